@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make repro` and `make test`. Each creates .venv if missing and
+# installs the project with the versions pinned in requirements.lock.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install test lint repro bench bench-e2e readme-results clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test,postgres]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+repro: install
+	$(BIN)/dvc repro
+
+bench: install
+	$(BIN)/python -m benchmarks.run --out reports
+
+bench-e2e: install
+	$(BIN)/python -m benchmarks.end_to_end --out reports
+
+clean-venv:
+	rm -rf $(VENV)
