@@ -1,0 +1,133 @@
+"""`mlgle <stage>`: parse params, call the core, write exactly the declared outs.
+
+Every stage reads params.yaml (or the files given with --params, later ones overlaying earlier
+ones) and writes only the paths given on its command line, which dvc.yaml declares as outs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+STAGES: dict[str, str] = {
+    "simulate": "run the Kremer-Grest melt in LAMMPS at one temperature (trajectory store)",
+    "import": "bring an external trajectory (LAMMPS dump, DCD, NetCDF, meltBR .pt) into a store",
+    "modes": "normal modes (Eq. 15) and C.o.M of a trajectory store",
+    "analyze-md": "MD reference statistics: C.o.M MSD, local slope, NACF fits, D_MD (Eq. 35)",
+    "fit-gle": "fit the GLE (Eqs. 26-27) on the first T_fit frames: alpha, beta, D_GLE",
+    "train": "train the NAR mode models (Secs. 3.1-3.4), best epoch per mode, MLflow-tracked",
+}
+
+
+def _add_params(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--params",
+        action="append",
+        type=Path,
+        default=None,
+        help="params file(s); later ones overlay earlier ones (default: params.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlgle",
+        description="ML-GLE: machine-learning-enhanced GLE for polymer melts. "
+        "Each subcommand is one pipeline stage (see dvc.yaml).",
+    )
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
+
+    p = sub.add_parser("simulate", help=STAGES["simulate"])
+    _add_params(p)
+    p.add_argument("--temperature", type=float, required=True, help="temperature in ε/k_B")
+    p.add_argument("--out", type=Path, required=True, help="trajectory store to write")
+    p.add_argument("--work-dir", type=Path, default=None, help="restart files (default <out>.work)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("import", help=STAGES["import"])
+    p.add_argument("paths", type=Path, nargs="+", help="files of one run, in time order")
+    p.add_argument("--out", type=Path, required=True, help="store to write")
+    p.add_argument("--format", default="auto", choices=["auto", "dump", "dcd", "netcdf", "meltbr"])
+    p.add_argument("--dt", type=float, required=True, help="frame interval Δt in the data's units")
+    p.add_argument("--temperature", type=float, required=True)
+    p.add_argument("--chains", type=int, default=None)
+    p.add_argument("--beads", type=int, default=None)
+    p.add_argument("--units", default="lj")
+
+    p = sub.add_parser("modes", help=STAGES["modes"])
+    _add_params(p)
+    p.add_argument("--input", type=Path, required=True, help="trajectory store")
+    p.add_argument("--out", type=Path, required=True, help="modes store to write")
+
+    p = sub.add_parser("analyze-md", help=STAGES["analyze-md"])
+    _add_params(p)
+    p.add_argument("--modes", type=Path, required=True, help="modes store")
+    p.add_argument("--trajectory", type=Path, default=None, help="trajectory store (Rg, bonds)")
+    p.add_argument("--out", type=Path, required=True, help="report directory to write")
+
+    p = sub.add_parser("fit-gle", help=STAGES["fit-gle"])
+    _add_params(p)
+    p.add_argument("--modes", type=Path, required=True, help="modes store")
+    p.add_argument("--out", type=Path, required=True, help="GLE parameters (JSON) to write")
+
+    p = sub.add_parser("train", help=STAGES["train"])
+    _add_params(p)
+    p.add_argument("--modes", type=Path, required=True, help="modes store")
+    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    return parser
+
+
+def _params(args: argparse.Namespace):
+    from mlgle.config import load_params
+
+    return load_params(*(args.params or [Path("params.yaml")]))
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    from mlgle import stages
+
+    handlers: dict[str, Callable[[], object]] = {
+        "simulate": lambda: stages.simulate(
+            _params(args), args.temperature, args.out, args.work_dir, not args.no_progress
+        ),
+        "import": lambda: stages.import_data(
+            args.paths,
+            args.out,
+            args.format,
+            args.dt,
+            args.temperature,
+            args.chains,
+            args.beads,
+            args.units,
+        ),
+        "modes": lambda: stages.modes(_params(args), args.input, args.out),
+        "analyze-md": lambda: stages.analyze_md(
+            _params(args), args.modes, args.trajectory, args.out
+        ),
+        "fit-gle": lambda: stages.fit_gle(_params(args), args.modes, args.out),
+        "train": lambda: stages.train(
+            _params(args), args.modes, args.out, not args.no_progress, not args.no_tracking
+        ),
+    }
+    handlers[args.stage]()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mlgle.config import ConfigError
+    from mlgle.store import StoreError
+
+    try:
+        _dispatch(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"mlgle {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
