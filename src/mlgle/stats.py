@@ -1,0 +1,306 @@
+"""Pure statistics of trajectories, vectorised over trajectories and dimensions.
+
+FFT MSD (Eq. 36) and ACF take arrays (frames, n, d): ``frames`` time points of ``n`` independent
+trajectories of dimension ``d``. Averages over time origins come first, then over trajectories,
+never over concatenated trajectories. On top of them: the Mélard-Roy ACF band (Eq. 34), the
+diffusion coefficient over a lag window (Eq. 35), the local MSD slope, and exponential /
+Kohlrausch fits of an ACF (Eq. 33).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.optimize
+import scipy.special
+import scipy.stats
+
+# Trajectories processed per FFT batch: bounds memory at ~ chunk * 2 * frames * d complex numbers.
+_CHUNK = 64
+
+
+def _as_trajectories(x: np.ndarray, name: str = "x") -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected shape (frames, n, d), got {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name}: needs at least one frame, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        frame = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise ValueError(f"{name}: non-finite value at frame {frame}")
+    return x
+
+
+def lagged_products(x: np.ndarray) -> np.ndarray:
+    """Σ_d Σ_i x_i · x_{i+m} / (frames - m) per lag m and trajectory, by FFT (Wiener-Khinchin).
+
+    x: (frames, n, d) -> (frames, n) float64.
+    """
+    x = _as_trajectories(x)
+    frames, n, _ = x.shape
+    size = scipy.fft.next_fast_len(2 * frames, real=True)
+    out = np.empty((frames, n))
+    for start in range(0, n, _CHUNK):
+        block = np.asarray(x[:, start : start + _CHUNK], dtype=np.float64)
+        spectrum = scipy.fft.rfft(block, n=size, axis=0)
+        power = (spectrum.real**2 + spectrum.imag**2).sum(axis=-1)
+        out[:, start : start + _CHUNK] = scipy.fft.irfft(power, n=size, axis=0)[:frames]
+    out /= (frames - np.arange(frames))[:, None]
+    return out
+
+
+def msd_per_trajectory(x: np.ndarray) -> np.ndarray:
+    """Time-averaged MSD of each trajectory, summed over d (Eq. 36), in O(frames log frames).
+
+    x: (frames, n, d) -> (frames, n); row 0 is exactly 0.
+    """
+    x = _as_trajectories(x)
+    frames = x.shape[0]
+    squares = np.einsum("tnd,tnd->tn", x, x, dtype=np.float64)
+    prefix = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(squares, axis=0)])
+    lags = np.arange(frames)
+    # Σ_{i=0}^{T-m-1} (x_{i+m}² + x_i²) from prefix sums, divided by the number of origins.
+    sum_squares = (prefix[-1] - prefix[lags]) + prefix[frames - lags]
+    out = sum_squares / (frames - lags)[:, None] - 2.0 * lagged_products(x)
+    out[0] = 0.0
+    return np.maximum(out, 0.0)
+
+
+def msd(x: np.ndarray) -> np.ndarray:
+    """Mean squared displacement (Eq. 36): time-averaged, summed over d, averaged over n.
+
+    x: (frames, n, d) -> (frames,); msd[0] == 0.
+    """
+    return msd_per_trajectory(x).mean(axis=1)
+
+
+def acf(x: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation ⟨x_0 · x_m⟩ / ⟨x_0 · x_0⟩, averaged over origins and n.
+
+    No per-trajectory mean is subtracted (normal modes have zero mean by symmetry).
+    x: (frames, n, d) -> (frames,); acf[0] == 1.
+    """
+    c = lagged_products(x).mean(axis=1)
+    if c[0] <= 0:
+        raise ValueError("x: zero variance, the autocorrelation is undefined")
+    return c / c[0]
+
+
+def _as_series(a: np.ndarray, name: str, min_frames: int) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected shape (frames,), got {a.shape}")
+    if a.shape[0] < min_frames:
+        raise ValueError(f"{name}: needs at least {min_frames} frames, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        frame = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise ValueError(f"{name}: non-finite value at frame {frame}")
+    return a
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_dt(dt: float) -> float:
+    if (
+        isinstance(dt, bool)
+        or not isinstance(dt, int | float | np.number)
+        or not (np.isfinite(dt) and dt > 0)
+    ):
+        raise ValueError(f"dt: expected a positive finite time step, got {dt!r}")
+    return float(dt)
+
+
+def melard_roy_band(acf: np.ndarray, n_samples: int, level: float = 0.99) -> np.ndarray:
+    """Half-width of the ACF confidence band around 0 at each lag (Eq. 34, Mélard & Roy).
+
+    band_k = z_{(1+level)/2} · sqrt((1 + 2 Σ_{i=1}^{k-1} ρ_i²) / n): the Bartlett standard error of
+    the sample ACF at lag k under the null that the process is MA(k-1) (ρ_j = 0 for j >= k).
+    acf: (frames,) ρ_0..ρ_{frames-1} (ρ_0 unused); n_samples: the series length n behind it.
+    Returns (frames,); lag 0 has width 0, lag 1 has width z / sqrt(n).
+    """
+    rho = _as_series(acf, "acf", min_frames=1)
+    if not _is_int(n_samples) or n_samples < 1:
+        raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
+    # Σ_{i=1}^{k-1} ρ_i² for k = 1..frames-1 (an empty sum at k = 1).
+    partial = np.concatenate([[0.0], np.cumsum(rho[1:-1] ** 2)])
+    z = scipy.stats.norm.ppf(0.5 * (1.0 + level))
+    width = np.zeros_like(rho)
+    width[1:] = z * np.sqrt((1.0 + 2.0 * partial) / n_samples)
+    return width
+
+
+@dataclass(frozen=True)
+class DiffusionEstimate:
+    """D of the chain-averaged MSD (Eq. 35) with a Student-t 95 % CI over n per-chain D values."""
+
+    value: float
+    ci95: tuple[float, float]
+    stderr: float
+    n: int
+
+
+def diffusion_coefficient(
+    msd3d: np.ndarray, dt: float, t1: int, t2: int
+) -> float | DiffusionEstimate:
+    """Diffusion coefficient from a 3D MSD over the lag window [t1, t2] in frames (Eq. 35).
+
+    D = mean_{t=t1..t2} MSD_3D(t) / (6 t dt), t2 - t1 + 1 terms (the paper writes the prefactor
+    as 1/(t2 - t1)). msd3d: (frames,) -> float; per-chain (frames, n), n >= 2 ->
+    DiffusionEstimate whose value is D of the chain-averaged MSD and whose stderr and 95 %
+    interval (Student t, n - 1 degrees of freedom) come from the n per-chain D values.
+    """
+    m = np.asarray(msd3d, dtype=np.float64)
+    if m.ndim not in (1, 2):
+        raise ValueError(f"msd3d: expected shape (frames,) or (frames, n), got {m.shape}")
+    dt = _check_dt(dt)
+    for name, t in (("t1", t1), ("t2", t2)):
+        if not _is_int(t):
+            raise ValueError(f"{name}: expected an integer lag in frames, got {t!r}")
+    if not 1 <= t1 < t2 <= m.shape[0] - 1:
+        raise ValueError(
+            f"window [t1, t2] = [{t1}, {t2}]: expected 1 <= t1 < t2 <= {m.shape[0] - 1}, "
+            f"the last lag of msd3d with shape {m.shape}"
+        )
+    window = m[t1 : t2 + 1]
+    if not np.isfinite(window).all():
+        frame = t1 + int(np.argwhere(~np.isfinite(window))[0][0])
+        raise ValueError(f"msd3d: non-finite value at frame {frame}")
+    times = dt * np.arange(t1, t2 + 1, dtype=np.float64)
+    if m.ndim == 1:
+        return float(np.mean(window / (6.0 * times)))
+    n = m.shape[1]
+    if n < 2:
+        raise ValueError(f"msd3d: a CI over chains needs n >= 2 columns, got shape {m.shape}")
+    per_chain = (window / (6.0 * times[:, None])).mean(axis=0)
+    value = float(per_chain.mean())  # Eq. 35 is linear: equals D of the chain-averaged MSD.
+    stderr = float(per_chain.std(ddof=1) / np.sqrt(n))
+    half = float(scipy.stats.t.ppf(0.975, df=n - 1)) * stderr
+    return DiffusionEstimate(value=value, ci95=(value - half, value + half), stderr=stderr, n=n)
+
+
+def local_slope(msd: np.ndarray, dt: float = 1.0) -> np.ndarray:
+    """Local exponent d log MSD / d log t on lags >= 1, by centred differences in log-log.
+
+    msd: (frames, ...) with msd[1:] > 0, frames >= 3 -> (frames - 1, ...). Index j is lag j + 1,
+    time (j + 1)·dt. Interior points use np.gradient's second-order centred differences on the
+    non-uniform log t grid; the two ends are one-sided first-order differences. All are exact for a
+    pure power law. The result does not depend on dt (a shift of log t).
+    """
+    m = np.asarray(msd, dtype=np.float64)
+    if m.ndim < 1 or m.shape[0] < 3:
+        raise ValueError(f"msd: expected shape (frames, ...) with frames >= 3, got {m.shape}")
+    dt = _check_dt(dt)
+    tail = m[1:]
+    bad = ~(np.isfinite(tail) & (tail > 0))
+    if bad.any():
+        lag = 1 + int(np.argwhere(bad)[0][0])
+        raise ValueError(f"msd: expected positive finite values at lags >= 1, bad at lag {lag}")
+    log_t = np.log(dt * np.arange(1, m.shape[0], dtype=np.float64))
+    return np.gradient(np.log(tail), log_t, axis=0)
+
+
+def _fit_data(
+    acf: np.ndarray, dt: float, max_lag: int | None, n_params: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(t, y, tau0): fitted times k·dt and values for k = 0..max_lag, and a 1/e-time guess."""
+    y = _as_series(acf, "acf", min_frames=n_params + 1)
+    dt = _check_dt(dt)
+    if max_lag is None:
+        max_lag = y.shape[0] - 1
+    if not _is_int(max_lag) or not n_params <= max_lag <= y.shape[0] - 1:
+        raise ValueError(
+            f"max_lag: expected an integer in [{n_params}, {y.shape[0] - 1}], got {max_lag!r}"
+        )
+    y = y[: max_lag + 1]
+    t = dt * np.arange(max_lag + 1, dtype=np.float64)
+    below = np.flatnonzero(y < np.exp(-1.0) * y[0])
+    tau0 = float(max(t[below[0]] if below.size else t[-1], dt))
+    return t, y, tau0
+
+
+# Tight tolerances: the fits are cheap and exact data should come back to ~1e-10.
+_LSQ = {"xtol": 1e-14, "ftol": 1e-14, "gtol": 1e-14, "max_nfev": 10_000}
+
+
+@dataclass(frozen=True)
+class ExponentialFit:
+    """exp(-t/τ) fitted to an ACF; rmse over the fitted lags."""
+
+    tau: float
+    rmse: float
+
+    def __call__(self, t: np.ndarray | float) -> np.ndarray:
+        """Evaluate exp(-t/τ) at times t (same units as dt·lag)."""
+        return np.exp(-np.asarray(t, dtype=np.float64) / self.tau)
+
+
+@dataclass(frozen=True)
+class KohlrauschFit:
+    """Stretched exponential C·exp(-(t/τ)^β) (Eq. 33, β the paper's a) fitted to an ACF."""
+
+    amplitude: float
+    tau: float
+    beta: float
+    rmse: float
+
+    def __call__(self, t: np.ndarray | float) -> np.ndarray:
+        """Evaluate C·exp(-(t/τ)^β) at times t >= 0 (same units as dt·lag)."""
+        return _kohlrausch(np.asarray(t, dtype=np.float64), self.amplitude, self.tau, self.beta)
+
+
+def _kohlrausch(t: np.ndarray, amplitude: float, tau: float, beta: float) -> np.ndarray:
+    return amplitude * np.exp(-((t / tau) ** beta))
+
+
+def _kohlrausch_jac(t: np.ndarray, amplitude: float, tau: float, beta: float) -> np.ndarray:
+    u = (t / tau) ** beta
+    e = np.exp(-u)
+    # d/dβ of u is u·log(t/τ), which is 0 at t = 0 (xlogy keeps it finite there).
+    return np.stack(
+        [e, amplitude * e * u * beta / tau, -amplitude * e * scipy.special.xlogy(u, t / tau)],
+        axis=1,
+    )
+
+
+def fit_exponential(acf: np.ndarray, dt: float = 1.0, max_lag: int | None = None) -> ExponentialFit:
+    """Least-squares fit of exp(-t/τ), τ > 0, to acf at lags 0..max_lag (Sec. 4.3, Fig. 6).
+
+    acf: (frames,), lag k at time k·dt; max_lag defaults to frames - 1.
+    """
+    t, y, tau0 = _fit_data(acf, dt, max_lag, n_params=1)
+    (tau,), _ = scipy.optimize.curve_fit(
+        lambda t, tau: np.exp(-t / tau),
+        t,
+        y,
+        p0=[tau0],
+        jac=lambda t, tau: (np.exp(-t / tau) * t / tau**2)[:, None],
+        bounds=([0.0], [np.inf]),
+        **_LSQ,
+    )
+    rmse = float(np.sqrt(np.mean((np.exp(-t / tau) - y) ** 2)))
+    return ExponentialFit(tau=float(tau), rmse=rmse)
+
+
+def fit_kohlrausch(acf: np.ndarray, dt: float = 1.0, max_lag: int | None = None) -> KohlrauschFit:
+    """Least-squares fit of C·exp(-(t/τ)^β) (Eq. 33), C > 0, τ > 0, 0 < β <= 2, to lags 0..max_lag.
+
+    acf: (frames,), lag k at time k·dt; max_lag defaults to frames - 1.
+    """
+    t, y, tau0 = _fit_data(acf, dt, max_lag, n_params=3)
+    (amplitude, tau, beta), _ = scipy.optimize.curve_fit(
+        _kohlrausch,
+        t,
+        y,
+        p0=[max(y[0], 1e-12), tau0, 1.0],
+        jac=_kohlrausch_jac,
+        bounds=([0.0, 0.0, 0.0], [np.inf, np.inf, 2.0]),
+        **_LSQ,
+    )
+    rmse = float(np.sqrt(np.mean((_kohlrausch(t, amplitude, tau, beta) - y) ** 2)))
+    return KohlrauschFit(amplitude=float(amplitude), tau=float(tau), beta=float(beta), rmse=rmse)
