@@ -18,6 +18,10 @@ STAGES: dict[str, str] = {
     "analyze-md": "MD reference statistics: C.o.M MSD, local slope, NACF fits, D_MD (Eq. 35)",
     "fit-gle": "fit the GLE (Eqs. 26-27) on the first T_fit frames: alpha, beta, D_GLE",
     "train": "train the NAR mode models (Secs. 3.1-3.4), best epoch per mode, MLflow-tracked",
+    "generate": "generate long mode and C.o.M trajectories (Alg. 1, Eq. 13)",
+    "evaluate": "generated vs MD: NACF band share, MSDs, D_MD, D_GLE, D_ML-GLE with CIs",
+    "report": "Table 1, reports/metrics.json and the paper's figures over all temperatures",
+    "reconstruct": "generated modes -> bead positions (Eq. 14) as XYZ for OVITO/VMD",
 }
 
 
@@ -78,6 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+    p = sub.add_parser("generate", help=STAGES["generate"])
+    _add_params(p)
+    p.add_argument("--model", type=Path, required=True, help="model directory (mlgle train)")
+    p.add_argument("--modes", type=Path, required=True, help="MD modes store (initial windows)")
+    p.add_argument("--gle", type=Path, required=True, help="GLE parameters (mlgle fit-gle)")
+    p.add_argument("--out", type=Path, required=True, help="directory to write")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("evaluate", help=STAGES["evaluate"])
+    _add_params(p)
+    p.add_argument("--modes", type=Path, required=True, help="MD modes store")
+    p.add_argument("--generated", type=Path, required=True, help="mlgle generate output")
+    p.add_argument("--gle", type=Path, required=True, help="GLE parameters (mlgle fit-gle)")
+    p.add_argument("--out", type=Path, required=True, help="directory to write")
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+    p = sub.add_parser("report", help=STAGES["report"])
+    _add_params(p)
+    p.add_argument("--evaluations", type=Path, required=True, help="holds T<T>/ per temperature")
+    p.add_argument("--models", type=Path, required=True, help="holds T<T>/ per temperature")
+    p.add_argument("--out", type=Path, default=Path("reports"))
+
+    p = sub.add_parser("reconstruct", help=STAGES["reconstruct"])
+    p.add_argument("--generated", type=Path, required=True, help="mlgle generate output")
+    p.add_argument("--beads", type=int, required=True, help="beads per chain N of Eq. 14")
+    p.add_argument("--out", type=Path, required=True, help="XYZ file to write")
+    p.add_argument("--every", type=int, default=10, help="keep one frame in this many")
+    p.add_argument("--chains", type=int, default=10, help="chains to write")
     return parser
 
 
@@ -111,6 +144,16 @@ def _dispatch(args: argparse.Namespace) -> None:
         "fit-gle": lambda: stages.fit_gle(_params(args), args.modes, args.out),
         "train": lambda: stages.train(
             _params(args), args.modes, args.out, not args.no_progress, not args.no_tracking
+        ),
+        "generate": lambda: stages.generate(
+            _params(args), args.model, args.modes, args.gle, args.out, not args.no_progress
+        ),
+        "evaluate": lambda: stages.evaluate(
+            _params(args), args.modes, args.generated, args.gle, args.out, not args.no_tracking
+        ),
+        "report": lambda: stages.report(_params(args), args.evaluations, args.models, args.out),
+        "reconstruct": lambda: stages.reconstruct(
+            args.generated, args.beads, args.out, args.every, args.chains
         ),
     }
     handlers[args.stage]()

@@ -15,6 +15,7 @@ from mlgle.store import (
     atomic_dir,
     open_modes,
     open_trajectory,
+    temperature_tag,
     write_json,
     write_modes,
 )
@@ -210,3 +211,193 @@ def analyze_md(params: Params, modes_store: Path, trajectory: Path | None, out: 
         figures.md_msd(summary, ev.d_window, tmp / "msd.png")
         figures.nacf_fits([summary], tmp / "nacf_fits.png")
     return result
+
+
+def generate(
+    params: Params, model_dir: Path, modes_store: Path, gle_json: Path, out: Path, progress: bool
+) -> Path:
+    """Alg. 1: long mode trajectories from MD windows after T_train, C.o.M by Eq. 13.
+
+    Writes ``out/modes.npy`` (frames, n, k, 3) float32 modes 1..k, ``out/com.npy`` (frames, n, 3)
+    starting at 0, and ``out/meta.json``.
+    """
+    import json
+
+    import torch
+
+    from mlgle.gle import GLEModel
+    from mlgle.nar.generate import generate_modes, initial_windows
+    from mlgle.nar.train import TrainedModes
+
+    cfg = params.generate
+    torch.set_num_threads(params.train.threads)
+    trained = TrainedModes.load(model_dir / "model.pt")
+    z, meta = load_modes(modes_store)
+    k, m = trained.model.modes, trained.history
+    fit = json.loads(Path(gle_json).read_text())
+    gle = GLEModel(fit["alpha"], fit["beta"], fit["dt"], tuple(fit["points"]), fit["k"])
+    if gle.k != k:
+        raise ValueError(f"{gle_json}: GLE fitted with k = {gle.k}, the models have k = {k}")
+    initial = initial_windows(
+        z[:, :, 1 : k + 1], params.train.t_train, m, cfg.trajectories, cfg.seed
+    )
+    std = trained.standardisation
+    gen = generate_modes(
+        trained.model, std.sigma_z, std.sigma_dz, initial, cfg.frames, cfg.seed, progress
+    )
+    com = gle.generate_com(gen, np.random.default_rng(cfg.seed + 1))
+    with atomic_dir(out) as tmp:
+        np.save(tmp / "modes.npy", gen.astype(np.float32, copy=False))
+        np.save(tmp / "com.npy", com.astype(np.float32))
+        write_json(
+            tmp / "meta.json",
+            {
+                "temperature": meta.temperature,
+                "dt": meta.dt,
+                "frames": cfg.frames,
+                "trajectories": cfg.trajectories,
+                "modes": list(range(1, k + 1)),
+                "history": m,
+                "seed": cfg.seed,
+                "initial_windows_from_frame": params.train.t_train,
+            },
+        )
+    return out
+
+
+def evaluate(
+    params: Params,
+    modes_store: Path,
+    generated: Path,
+    gle_json: Path,
+    out: Path,
+    tracking: bool,
+) -> dict:
+    """Generated vs MD at one temperature: ``out/summary.json`` and ``out/evaluation.npz``."""
+    import json
+
+    from mlgle.gle import GLEModel
+    from mlgle.report.evaluation import evaluate as compare
+
+    z, meta = load_modes(modes_store)
+    gen = np.load(generated / "modes.npy")
+    com = np.load(generated / "com.npy").astype(np.float64)
+    fit = json.loads(Path(gle_json).read_text())
+    gle = GLEModel(fit["alpha"], fit["beta"], fit["dt"], tuple(fit["points"]), fit["k"])
+    ev = params.evaluate
+    data, summary = compare(
+        z,
+        gen.astype(np.float64),
+        com,
+        gle,
+        meta.dt,
+        meta.temperature,
+        ev.d_window,
+        ev.nacf_max_lag,
+        ev.band_level,
+        ev.seed,
+    )
+    summary["D_gle_ci95"] = fit.get("D_gle_ci95")
+    with atomic_dir(out) as tmp:
+        data.save(tmp / "evaluation.npz")
+        write_json(tmp / "summary.json", summary)
+    if tracking:
+        from mlgle.tracking import Tracker
+
+        with Tracker(params.tracking).run(
+            f"evaluate T={meta.temperature:g}",
+            params,
+            stage="evaluate",
+            temperature=meta.temperature,
+        ) as run:
+            run.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)})
+            for p, share, ratio in zip(
+                data.modes,
+                summary["nacf_band_fraction_per_mode"],
+                summary["dz_rms_ratio_per_mode"],
+                strict=True,
+            ):
+                child = run.nested(f"mode {p}", {"mode": int(p)})
+                child.log_metrics({"nacf_band_fraction": share, "dz_rms_ratio": ratio})
+                child.finish()
+            run.log_artifact(out / "summary.json")
+    return summary
+
+
+def report(params: Params, evaluations_dir: Path, models_dir: Path, out: Path) -> dict:
+    """Table 1, reports/metrics.json and the paper's figures over md.temperatures."""
+    import json
+
+    import polars as pl
+
+    from mlgle.report import paper_figures as pf
+    from mlgle.report.evaluation import EvaluationData
+    from mlgle.report.table import metrics, table1
+
+    tags = [temperature_tag(t) for t in params.md.temperatures]
+    evaluations = [evaluations_dir / tag for tag in tags]
+    models = [models_dir / tag for tag in tags]
+    summaries = [json.loads((e / "summary.json").read_text()) for e in evaluations]
+    data = [EvaluationData.load(e / "evaluation.npz") for e in evaluations]
+    result = metrics(summaries)
+    figures_dir = out / "figures"
+    write_json(out / "metrics.json", result)
+    table = table1(summaries)
+    _write_text(out / "table1.csv", table.write_csv())
+    _write_text(out / "table1.md", _markdown(table))
+    curves = {
+        json.loads((m / "summary.json").read_text())["temperature"]: pl.read_csv(m / "nll.csv")
+        for m in models
+    }
+    pf.fig05_mode_correlation(data, figures_dir / "fig05_mode_correlation.png")
+    pf.fig07_nll_curves(curves, figures_dir / "fig07_nll_curves.png")
+    pf.fig09_nacf(data, figures_dir / "fig09_nacf.png", modes=params.evaluate.nacf_modes)
+    pf.fig12_gle_msd(data, figures_dir / "fig12_gle_msd.png")
+    pf.fig13_mlgle_msd(data, figures_dir / "fig13_mlgle_msd.png")
+    pf.fig14_diffusion(summaries, figures_dir / "fig14_diffusion.png")
+    pf.fig15_increment_pdfs(data, figures_dir / "fig15_increment_pdfs.png")
+    pf.fig18_probability_plots(
+        data, figures_dir / "fig18_probability_plots.png", modes=params.evaluate.nacf_modes
+    )
+    return result
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _markdown(table) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def reconstruct(generated: Path, beads: int, out: Path, every: int, chains: int) -> Path:
+    """Generated modes -> bead positions with k modes (Eq. 14, Fig. 3) as an XYZ file.
+
+    The C.o.M (mode 0) comes from ``com.npy``; ``every`` keeps one frame in that many and
+    ``chains`` limits the chains written. OVITO and VMD read the result.
+    """
+    from mlgle.modes import positions_from_modes
+
+    gen = np.load(generated / "modes.npy", mmap_mode="r")[::every, :chains]
+    com = np.load(generated / "com.npy", mmap_mode="r")[::every, :chains]
+    modes = np.concatenate([com[:, :, None], gen], axis=2).astype(np.float64)
+    positions = positions_from_modes(modes, beads)
+    frames, n = positions.shape[:2]
+    lines: list[str] = []
+    for f in range(frames):
+        lines.append(f"{n * beads}")
+        lines.append(f"frame {f * every} reconstructed from {modes.shape[2]} modes (Eq. 14)")
+        atoms = positions[f].reshape(-1, 3)
+        lines.extend(f"C {x:.5f} {y:.5f} {z:.5f}" for x, y, z in atoms)
+    _write_text(out, "\n".join(lines) + "\n")
+    return out
