@@ -1,4 +1,4 @@
-"""params.yaml -> frozen dataclasses: every bad key, type or range is an error naming file and key."""
+"""params.yaml -> frozen dataclasses: a bad key, type or range is an error naming file and key."""
 
 from __future__ import annotations
 
