@@ -1,0 +1,476 @@
+"""Fit the k per-mode NAR networks at once (Secs. 3.1-3.3, 4.2, 4.4, Appendix C).
+
+All modes train together in one batched :class:`~mlgle.nar.model.ModeNetworks`: one shuffled
+order of the training samples per epoch, shared by the modes; the loss is the sum over modes of
+each mode's batch-mean Gaussian NLL (Eq. 21), so every mode receives exactly its own gradient and,
+Adam being element-wise, k-mode training equals k separate one-mode trainings with the same seeds.
+Validation runs in eval mode (dropout off); the best epoch is chosen per mode on the validation NLL
+(Sec. 4.4, Fig. 7) and each mode ends with its own best weights. Progress is reported through a
+callback; optional atomic checkpoints after every epoch make a killed run resumable bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mlgle.config import TrainConfig
+from mlgle.nar.model import ModeNetworks, gaussian_nll
+from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
+
+EVAL_BATCH = 4096
+"""Samples per validation chunk (bounds memory; the result does not depend on it)."""
+
+_CHECKPOINT_FORMAT = "mlgle.nar.train.checkpoint/1"
+_MODEL_FORMAT = "mlgle.nar.train.TrainedModes/1"
+_RESUMABLE_CHANGES = frozenset({"epochs", "threads"})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or saved model cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What the callback receives after each epoch.
+
+    ``epoch`` is the 0-based index of the finished epoch (the row of the curves);
+    ``train_nll``, ``val_nll`` ``(k,)`` are mean NLLs per mode (training with dropout, validation
+    in eval mode; NaN without validation data); ``best_epoch`` ``(k,)`` the epoch of each mode's
+    lowest validation NLL so far; ``seconds`` the wall time of the epoch.
+    """
+
+    epoch: int
+    train_nll: np.ndarray
+    val_nll: np.ndarray
+    best_epoch: np.ndarray
+    seconds: float
+
+
+@dataclass
+class TrainedModes:
+    """Fitted NAR networks with each mode's best weights and everything needed to generate.
+
+    ``train_nll``, ``val_nll`` ``(epochs, k)``: curves of the epochs run; ``best_epoch`` ``(k,)``;
+    ``config``: the :class:`~mlgle.config.TrainConfig` as a dict.
+    """
+
+    model: ModeNetworks
+    standardisation: Standardisation
+    history: int
+    train_nll: np.ndarray
+    val_nll: np.ndarray
+    best_epoch: np.ndarray
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        """Write one torch file (tensors and plain data only), atomically."""
+        payload = {
+            "format": _MODEL_FORMAT,
+            "model_config": self.model.config(),
+            "state_dict": self.model.state_dict(),
+            "standardisation": self.standardisation.to_dict(),
+            "history": int(self.history),
+            "train_nll": torch.as_tensor(self.train_nll, dtype=torch.float64),
+            "val_nll": torch.as_tensor(self.val_nll, dtype=torch.float64),
+            "best_epoch": torch.as_tensor(self.best_epoch, dtype=torch.int64),
+            "config": dict(self.config),
+        }
+        _atomic_save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedModes:
+        """Read a file written by :meth:`save` with ``torch.load(weights_only=True)``."""
+        path = Path(path)
+        payload = _load(path)
+        if payload.get("format") != _MODEL_FORMAT:
+            raise CheckpointError(
+                f"{path}: not a saved TrainedModes (format {payload.get('format')!r}, expected "
+                f"{_MODEL_FORMAT!r})"
+            )
+        model = ModeNetworks(**payload["model_config"])
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        return cls(
+            model=model,
+            standardisation=Standardisation.from_dict(payload["standardisation"]),
+            history=int(payload["history"]),
+            train_nll=payload["train_nll"].numpy(),
+            val_nll=payload["val_nll"].numpy(),
+            best_epoch=payload["best_epoch"].numpy(),
+            config=dict(payload["config"]),
+        )
+
+
+@dataclass
+class _Progress:
+    """Mutable training state that a checkpoint carries besides model and optimiser."""
+
+    epoch: int
+    train_nll: list[np.ndarray]
+    val_nll: list[np.ndarray]
+    best_val: np.ndarray
+    best_epoch: np.ndarray
+    best_state: dict[str, torch.Tensor]
+    stopped: bool = False
+
+    @classmethod
+    def fresh(cls, model: ModeNetworks) -> _Progress:
+        k = model.modes
+        best = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        for name, tensor in best.items():
+            if tensor.ndim == 0 or tensor.shape[0] != k:
+                raise ValueError(
+                    f"ModeNetworks.state_dict()['{name}'] has shape {tuple(tensor.shape)}; "
+                    f"per-mode best weights need a leading dimension of {k} modes"
+                )
+        return cls(0, [], [], np.full(k, np.inf), np.full(k, -1, dtype=np.int64), best)
+
+    def curves(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and validation curves, ``(epochs, k)`` each."""
+        if not self.train_nll:
+            return np.empty((0, k)), np.empty((0, k))
+        return np.stack(self.train_nll), np.stack(self.val_nll)
+
+    def record(
+        self,
+        epoch: int,
+        train_nll: np.ndarray,
+        val_nll: np.ndarray,
+        model: ModeNetworks,
+        validated: bool,
+    ) -> None:
+        """Append the epoch's curves; copy the weights of every mode that improved.
+
+        A mode improves when its validation NLL is below its best so far (a NaN never does).
+        Without validation data every mode counts as improved, so its last weights are kept.
+        """
+        self.train_nll.append(train_nll)
+        self.val_nll.append(val_nll)
+        improved = val_nll < self.best_val if validated else np.ones(model.modes, dtype=bool)
+        self.best_val = np.where(improved, val_nll, self.best_val)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        mask = torch.from_numpy(improved)
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                self.best_state[name][mask] = tensor[mask]
+        self.epoch = epoch + 1
+
+
+def fit_modes(
+    modes: np.ndarray,
+    config: TrainConfig,
+    callback: Callable[[EpochReport], None] | None = None,
+    checkpoint: str | Path | None = None,
+    mode_seeds: Sequence[int] | None = None,
+    progress: bool = True,
+) -> TrainedModes:
+    """Train the k mode networks on ``modes`` ``(frames, chains, k, 3)`` in physical units.
+
+    Frames [0, t_train) train, the next t_val frames validate (disjoint windows, Sec. 4.2); σ_z,
+    σ_Δz come from the training span only. Mode j's network is initialised from
+    ``mode_seeds[j]`` (default ``config.seed + j``). Each epoch visits every training sample
+    once, in an order drawn from ``config.seed`` and the epoch, in minibatches of
+    ``config.batch_size``; ``callback`` gets an :class:`EpochReport` after each epoch, after the
+    checkpoint (if any) has been written. Early stopping after ``config.patience`` epochs
+    without any mode improving (0: off). With ``checkpoint``, an existing file is resumed from and
+    the state is saved atomically after every epoch. Deterministic on CPU for a given seed.
+    """
+    k = _check_inputs(modes, config)
+    train_span, val_span = split_modes(modes, config.t_train, config.t_val)
+    standardisation = Standardisation.from_training(train_span)
+    seeds = [config.seed + j for j in range(k)] if mode_seeds is None else list(mode_seeds)
+    if len(seeds) != k:
+        raise ValueError(f"mode_seeds: expected {k} seeds (one per mode), got {len(seeds)}")
+    fingerprint = {
+        "config": dataclasses.asdict(config),
+        "seeds": seeds,
+        "standardisation": standardisation.to_dict(),
+    }
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = ModeNetworks(
+                k,
+                config.history,
+                hidden=config.hidden,
+                latent=config.latent,
+                activation=config.activation,
+                dropout=config.dropout,
+                seeds=seeds,
+            )
+            dtype = next(model.parameters()).dtype
+            train_data = WindowDataset(train_span, standardisation, config.history, dtype)
+            val_data = (
+                WindowDataset(val_span, standardisation, config.history, dtype)
+                if config.t_val
+                else None
+            )
+            optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+            state = _Progress.fresh(model)
+            if checkpoint is not None and checkpoint.exists():
+                state = _resume(checkpoint, fingerprint, model, optimiser)
+            _run_epochs(
+                model,
+                optimiser,
+                train_data,
+                val_data,
+                config,
+                state,
+                checkpoint,
+                fingerprint,
+                callback,
+                progress,
+            )
+            model.load_state_dict(state.best_state)
+            model.eval()
+    finally:
+        torch.set_num_threads(threads)
+    train_nll, val_nll = state.curves(k)
+    return TrainedModes(
+        model=model,
+        standardisation=standardisation,
+        history=config.history,
+        train_nll=train_nll,
+        val_nll=val_nll,
+        best_epoch=state.best_epoch.copy(),
+        config=dataclasses.asdict(config),
+    )
+
+
+def evaluate_nll(
+    model: ModeNetworks, data: WindowDataset, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
+    """Mean NLL per mode ``(k,)`` over all samples of ``data``, in eval mode without gradients.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(data.modes, dtype=torch.float64)
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            x, y = data.batch(torch.arange(start, min(start + batch_size, len(data))))
+            total += gaussian_nll(model(x), y).sum(dim=1, dtype=torch.float64)
+    model.train(was_training)
+    return (total / len(data)).numpy()
+
+
+def epoch_order(seed: int, epoch: int, samples: int) -> torch.Tensor:
+    """The shuffled sample order of one epoch, ``(samples,)``: a function of (seed, epoch) only,
+    so a resumed run visits the same minibatches as an uninterrupted one."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0]
+    generator = torch.Generator().manual_seed(int(state))
+    return torch.randperm(samples, generator=generator)
+
+
+def _check_inputs(modes: np.ndarray, config: TrainConfig) -> int:
+    """Check the window/span sizes against the config; return the number of modes k."""
+    shape = np.shape(modes)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"modes: expected shape (frames, chains, k, 3), got {shape}")
+    if config.history >= config.t_train:
+        raise ValueError(
+            f"config.history (m = {config.history}) must be < config.t_train "
+            f"({config.t_train}): no training window fits"
+        )
+    if config.t_val and config.history >= config.t_val:
+        raise ValueError(
+            f"config.history (m = {config.history}) must be < config.t_val "
+            f"({config.t_val}): no validation window fits"
+        )
+    if config.batch_size < 1 or config.epochs < 1 or config.patience < 0:
+        raise ValueError(
+            "config: batch_size and epochs must be >= 1 and patience >= 0, got "
+            f"{config.batch_size}, {config.epochs}, {config.patience}"
+        )
+    return shape[2]
+
+
+def _run_epochs(
+    model: ModeNetworks,
+    optimiser: torch.optim.Optimizer,
+    train_data: WindowDataset,
+    val_data: WindowDataset | None,
+    config: TrainConfig,
+    state: _Progress,
+    checkpoint: Path | None,
+    fingerprint: dict[str, Any],
+    callback: Callable[[EpochReport], None] | None,
+    progress: bool,
+) -> None:
+    """Run epochs state.epoch .. config.epochs - 1 (or until early stopping)."""
+    bar = tqdm(
+        total=config.epochs, initial=state.epoch, disable=not progress, desc="NAR", unit="epoch"
+    )
+    try:
+        for epoch in range(state.epoch, config.epochs):
+            if state.stopped:
+                break
+            start = time.perf_counter()
+            order = epoch_order(config.seed, epoch, len(train_data))
+            train_nll = _train_epoch(model, optimiser, train_data, order, config.batch_size)
+            val_nll = (
+                evaluate_nll(model, val_data)
+                if val_data is not None
+                else np.full(model.modes, np.nan)
+            )
+            state.record(epoch, train_nll, val_nll, model, validated=val_data is not None)
+            state.stopped = bool(
+                config.patience
+                and val_data is not None
+                and epoch - state.best_epoch.max() >= config.patience
+            )
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, fingerprint, model, optimiser, state)
+            bar.update()
+            bar.set_postfix(val_nll=f"{np.mean(val_nll):.4f}")
+            if callback is not None:
+                callback(
+                    EpochReport(
+                        epoch=epoch,
+                        train_nll=train_nll.copy(),
+                        val_nll=val_nll.copy(),
+                        best_epoch=state.best_epoch.copy(),
+                        seconds=time.perf_counter() - start,
+                    )
+                )
+    finally:
+        bar.close()
+
+
+def _train_epoch(
+    model: ModeNetworks,
+    optimiser: torch.optim.Optimizer,
+    data: WindowDataset,
+    order: torch.Tensor,
+    batch_size: int,
+) -> np.ndarray:
+    """One pass over ``order``; returns the sample-mean training NLL per mode ``(k,)``."""
+    model.train()
+    total = torch.zeros(data.modes, dtype=torch.float64)
+    for start in range(0, len(order), batch_size):
+        x, y = data.batch(order[start : start + batch_size])
+        nll = gaussian_nll(model(x), y)  # (k, batch)
+        optimiser.zero_grad(set_to_none=True)
+        nll.mean(dim=1).sum().backward()
+        optimiser.step()
+        total += nll.detach().sum(dim=1, dtype=torch.float64)
+    return (total / len(order)).numpy()
+
+
+def _save_checkpoint(
+    path: Path,
+    fingerprint: dict[str, Any],
+    model: ModeNetworks,
+    optimiser: torch.optim.Optimizer,
+    state: _Progress,
+) -> None:
+    train_nll, val_nll = state.curves(model.modes)
+    payload = {
+        "format": _CHECKPOINT_FORMAT,
+        "fingerprint": fingerprint,
+        "epoch": state.epoch,
+        "stopped": state.stopped,
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "best_state": state.best_state,
+        "best_val": torch.from_numpy(state.best_val),
+        "best_epoch": torch.from_numpy(state.best_epoch),
+        "train_nll": torch.from_numpy(train_nll),
+        "val_nll": torch.from_numpy(val_nll),
+        "rng": torch.get_rng_state(),
+    }
+    _atomic_save(payload, path)
+
+
+def _resume(
+    path: Path,
+    fingerprint: dict[str, Any],
+    model: ModeNetworks,
+    optimiser: torch.optim.Optimizer,
+) -> _Progress:
+    """Load model, optimiser, curves, best weights and the global RNG state from ``path``."""
+    payload = _load(path)
+    if payload.get("format") != _CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a training checkpoint (format {payload.get('format')!r}, expected "
+            f"{_CHECKPOINT_FORMAT!r})"
+        )
+    _check_fingerprint(path, payload["fingerprint"], fingerprint)
+    model.load_state_dict(payload["model"])
+    optimiser.load_state_dict(payload["optimiser"])
+    torch.set_rng_state(payload["rng"])
+    return _Progress(
+        epoch=int(payload["epoch"]),
+        train_nll=list(payload["train_nll"].numpy()),
+        val_nll=list(payload["val_nll"].numpy()),
+        best_val=payload["best_val"].numpy().copy(),
+        best_epoch=payload["best_epoch"].numpy().copy(),
+        best_state=payload["best_state"],
+        stopped=bool(payload["stopped"]),
+    )
+
+
+def _check_fingerprint(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to resume a run with other data, seeds or settings (epochs and threads may differ)."""
+    for key in ("seeds", "standardisation"):
+        if saved[key] != current[key]:
+            raise CheckpointError(
+                f"{path}: the checkpoint was written for other {key} "
+                f"({saved[key]} != {current[key]}); delete it or use another path"
+            )
+    changed = sorted(
+        name
+        for name in set(saved["config"]) | set(current["config"])
+        if name not in _RESUMABLE_CHANGES
+        and _plain(saved["config"].get(name)) != _plain(current["config"].get(name))
+    )
+    if changed:
+        raise CheckpointError(
+            f"{path}: the checkpoint was written with other train settings ({', '.join(changed)});"
+            " delete it or use another path"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists compare equal (a config round-trip may turn one into the other)."""
+    return list(value) if isinstance(value, tuple | list) else value
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{path}: cannot read torch file ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: expected a dict payload, got {type(payload).__name__}")
+    return payload
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary file in the same directory, then os.replace onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
