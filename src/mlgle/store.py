@@ -93,6 +93,7 @@ def write_json(path: str | Path, data: Any) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2, sort_keys=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -135,7 +136,9 @@ def write_modes(target: str | Path, modes: np.ndarray, meta: TrajectoryMeta) -> 
     """Write a modes store. modes: (frames, chains, k + 1, 3), mode 0 the C.o.M."""
     target = Path(target)
     if modes.ndim != 4 or modes.shape[-1] != 3:
-        raise StoreError(f"{target / MODES}: expected (frames, chains, modes, 3), got {modes.shape}")
+        raise StoreError(
+            f"{target / MODES}: expected (frames, chains, modes, 3), got {modes.shape}"
+        )
     with atomic_dir(target) as tmp:
         np.save(tmp / MODES, modes.astype(np.float32, copy=False))
         write_json(tmp / META, {**meta.to_json(), "modes": int(modes.shape[2])})
@@ -143,7 +146,7 @@ def write_modes(target: str | Path, modes: np.ndarray, meta: TrajectoryMeta) -> 
 
 
 def open_modes(store: str | Path) -> tuple[np.ndarray, TrajectoryMeta]:
-    """Memory-map a modes store: modes (frames, chains, k + 1, 3) float32 and the trajectory meta."""
+    """Memory-map a modes store: modes (frames, chains, k + 1, 3) float32, and its meta."""
     store = Path(store)
     meta = read_meta(store)
     count = json.loads((store / META).read_text()).get("modes")
@@ -168,7 +171,9 @@ def check_positions(positions: np.ndarray, name: str = "positions") -> np.ndarra
     """Validate bead positions: rank 4, last axis 3, all finite. Returns the array unchanged."""
     positions = np.asarray(positions)
     if positions.ndim != 4 or positions.shape[-1] != 3:
-        raise StoreError(f"{name}: expected shape (frames, chains, beads, 3), got {positions.shape}")
+        raise StoreError(
+            f"{name}: expected shape (frames, chains, beads, 3), got {positions.shape}"
+        )
     finite = np.isfinite(positions)
     if not finite.all():
         frame = int(np.argwhere(~finite)[0][0])

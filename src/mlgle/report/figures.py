@@ -28,6 +28,7 @@ def save(fig: plt.Figure, path: str | Path) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         plt.close(fig)
