@@ -186,7 +186,9 @@ class EvaluateConfig:
         for p in self.nacf_modes:
             _positive(where, "evaluate.nacf_modes", p)
         if not 0.0 < self.band_level < 1.0:
-            raise ConfigError(f"{where}: evaluate.band_level must be in (0, 1), got {self.band_level}")
+            raise ConfigError(
+                f"{where}: evaluate.band_level must be in (0, 1), got {self.band_level}"
+            )
 
 
 @dataclass(frozen=True)
@@ -317,7 +319,7 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
         if not isinstance(value, Sequence) or isinstance(value, str):
             raise ConfigError(f"{where}: '{key}' must be a list, got {type(value).__name__}")
         item = args[0]
-        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
+        if (len(args) == 2 and args[1] is Ellipsis) or len(args) == 1:
             return tuple(_coerce(item, v, key, where) for v in value)
         if len(value) != len(args):
             raise ConfigError(f"{where}: '{key}' must have {len(args)} items, got {len(value)}")

@@ -352,8 +352,9 @@ def report(params: Params, evaluations_dir: Path, models_dir: Path, out: Path) -
     pf.fig05_mode_correlation(data, figures_dir / "fig05_mode_correlation.png")
     pf.fig07_nll_curves(curves, figures_dir / "fig07_nll_curves.png")
     pf.fig09_nacf(data, figures_dir / "fig09_nacf.png", modes=params.evaluate.nacf_modes)
-    pf.fig12_gle_msd(data, figures_dir / "fig12_gle_msd.png")
-    pf.fig13_mlgle_msd(data, figures_dir / "fig13_mlgle_msd.png")
+    d_md = {s["temperature"]: s["D_md"] for s in summaries}
+    pf.fig12_gle_msd(data, figures_dir / "fig12_gle_msd.png", d_md=d_md)
+    pf.fig13_mlgle_msd(data, figures_dir / "fig13_mlgle_msd.png", d_md=d_md)
     pf.fig14_diffusion(summaries, figures_dir / "fig14_diffusion.png")
     pf.fig15_increment_pdfs(data, figures_dir / "fig15_increment_pdfs.png")
     pf.fig18_probability_plots(
