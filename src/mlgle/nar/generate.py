@@ -1,0 +1,314 @@
+"""Auto-regressive generation of normal-mode trajectories (Alg. 1, Sec. 3.4, Eqs. 23-25).
+
+Every step, for all k modes and n trajectories at once: the last m standardised values form the
+window, R = rotation_frames(window), the network reads the rotated window, an increment is
+sampled in the frame (Eq. 23), rotated back (Eq. 24) and integrated in standardised units
+(Eq. 25): z_t = z_{t-1} + (σ_Δz / σ_z) Rᵀ Δẑ_t (Δt is absorbed: z is sampled once per frame).
+
+``generate_modes`` is the fast path (one batched network call per step, a ring buffer of the
+standardised window, the noise drawn in blocks). ``generate_modes_reference`` is Alg. 1 as printed:
+a Python loop over modes with one single-mode network each and a ``MultivariateNormal`` built
+from Σ = L D Lᵀ every step. Both draw ε from the same seeded stream, so the same seed gives the
+same trajectory to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.distributions import MultivariateNormal
+from tqdm.auto import tqdm
+
+from mlgle.nar.frames import from_frame, rotation_frames, to_frame
+from mlgle.nar.model import ModeNetworks, sample_increment
+
+__all__ = ["generate_modes", "generate_modes_reference", "initial_windows"]
+
+NoiseSource = Callable[[int], Tensor]
+"""Generated step index s = 0, 1, ... (asked in order) -> standard normal ε, (modes, n, 3)."""
+
+_NOISE_BLOCK_STEPS = 128  # steps of ε drawn per call to torch.randn
+_NOISE_BLOCK_ELEMENTS = 1 << 22  # ... unless that would exceed this many numbers
+_RING_STEPS = 128  # generated steps held in the ring buffer between flushes (at least m)
+
+
+class _BlockNoise:
+    """Seeded standard normal ε of shape (modes, n, 3) per step, drawn a block of steps at once.
+
+    The block length depends only on the shape, so the stream is a pure function of the seed,
+    shape, dtype and device. Steps must be asked in increasing order.
+    """
+
+    def __init__(
+        self, seed: int, shape: tuple[int, int, int], dtype: torch.dtype, device: torch.device
+    ) -> None:
+        self._generator = torch.Generator(device=device).manual_seed(seed)
+        per_step = shape[0] * shape[1] * shape[2]
+        self.block = max(1, min(_NOISE_BLOCK_STEPS, _NOISE_BLOCK_ELEMENTS // per_step))
+        self._shape = (self.block, *shape)
+        self._dtype = dtype
+        self._device = device
+        self._index = -1
+        self._values: Tensor | None = None
+
+    def __call__(self, step: int) -> Tensor:
+        index, row = divmod(step, self.block)
+        if index != self._index:
+            if index != self._index + 1:
+                raise RuntimeError(f"noise: steps must be asked in order, got step {step}")
+            self._values = torch.randn(
+                self._shape, generator=self._generator, dtype=self._dtype, device=self._device
+            )
+            self._index = index
+        return self._values[row]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_inputs(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    dtype: torch.dtype,
+) -> None:
+    """Shape, value and dtype checks shared by both generators (clear errors naming arguments)."""
+    k, m = model.modes, model.history
+    initial_shape = np.shape(initial)
+    if (
+        len(initial_shape) != 4
+        or initial_shape[0] != m
+        or initial_shape[2] != k
+        or initial_shape[3] != 3
+        or initial_shape[1] < 1
+    ):
+        raise ValueError(
+            f"initial: expected shape (history m={m}, n>=1, modes k={k}, 3) for this model, "
+            f"got {initial_shape}"
+        )
+    if not np.all(np.isfinite(initial)):
+        raise ValueError("initial: contains non-finite values")
+    for name, sigma in (("sigma_z", sigma_z), ("sigma_dz", sigma_dz)):
+        if np.shape(sigma) != (k,):
+            raise ValueError(f"{name}: expected shape (modes k={k},), got {np.shape(sigma)}")
+        if not np.all(np.isfinite(sigma)) or not np.all(np.asarray(sigma) > 0):
+            raise ValueError(f"{name}: expected finite positive scales, got {sigma!r}")
+    if not _is_int(frames) or frames < m:
+        raise ValueError(f"frames: expected an integer >= history m={m}, got {frames!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+    parameter = next(model.parameters())
+    if parameter.dtype != dtype:
+        raise ValueError(
+            f"model: parameters are {parameter.dtype} but dtype={dtype} was asked; "
+            f"convert with model.to({dtype})"
+        )
+
+
+def _device(model: ModeNetworks) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _output(initial: np.ndarray, frames: int, dtype: torch.dtype) -> np.ndarray:
+    """Preallocated result (frames, n, k, 3) whose first m rows are the initial window."""
+    m, n, k, _ = np.shape(initial)
+    out = np.empty((frames, n, k, 3), dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    out[:m] = initial
+    return out
+
+
+def generate_modes(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    seed: int,
+    progress: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """Generate k normal modes of n trajectories with the NAR model (Alg. 1, Eqs. 23-25).
+
+    model: trained ModeNetworks (k modes, history m) with parameters in ``dtype``; it runs in
+    eval mode under ``torch.inference_mode`` and gets its train/eval mode back afterwards.
+    sigma_z, sigma_dz: (k,) scalar standardisations of the modes and their increments.
+    initial: (m, n, k, 3) last m MD frames of n trajectories, physical units.
+    Returns (frames, n, k, 3) in physical units and ``dtype`` (float32 by default): rows [0, m)
+    are the initial window, then frames - m generated steps. Deterministic given ``seed``.
+    """
+    _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
+    noise = _BlockNoise(seed, (model.modes, np.shape(initial)[1], 3), dtype, _device(model))
+    return _generate_fast(model, sigma_z, sigma_dz, initial, frames, noise, progress, dtype)
+
+
+def _generate_fast(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    noise: NoiseSource,
+    progress: bool,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """The batched loop of ``generate_modes`` with ε from ``noise`` (inputs already checked).
+
+    The standardised trajectory lives in a ring buffer laid out (k, n, m + chunk, 3), so the
+    window is the slice [pos - m, pos) along time; every ``chunk`` steps the new values are
+    de-standardised into the output and the last m values move to the front.
+    """
+    m, n, k, _ = np.shape(initial)
+    device = _device(model)
+    out = _output(initial, frames, dtype)
+    sigma = np.asarray(sigma_z, dtype=np.float64)
+    scale = torch.tensor(sigma, dtype=dtype).view(1, 1, k, 1)
+    ratio = torch.tensor(sigma_dz / sigma, dtype=dtype, device=device).view(k, 1, 1)
+    chunk = max(m, _RING_STEPS)
+    ring = torch.empty((k, n, m + chunk, 3), dtype=dtype, device=device)
+    start = np.asarray(initial, dtype=np.float64) / sigma[:, None]  # (m, n, k, 3)
+    ring[:, :, :m] = torch.tensor(start, device=device).permute(2, 1, 0, 3)
+    result = torch.from_numpy(out)
+
+    def flush(first: int, last: int) -> None:  # generated steps [first, last) -> out
+        block = ring[:, :, m : m + last - first].permute(2, 1, 0, 3)
+        result[m + first : m + last] = block.cpu() * scale
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            pos, flushed = m, 0
+            for step in tqdm(range(frames - m), disable=not progress, desc="generate", unit="step"):
+                if pos == m + chunk:
+                    flush(flushed, step)
+                    ring[:, :, :m] = ring[:, :, chunk:]
+                    pos, flushed = m, step
+                window = ring[:, :, pos - m : pos]
+                frame = rotation_frames(window)
+                x = to_frame(window, frame).reshape(k, n, 3 * m)
+                dz_hat = sample_increment(model(x), noise(step))  # Eq. 23
+                dz = from_frame(dz_hat.unsqueeze(-2), frame).squeeze(-2)  # Eq. 24
+                ring[:, :, pos] = torch.addcmul(ring[:, :, pos - 1], ratio, dz)  # Eq. 25
+                pos += 1
+            flush(flushed, frames - m)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def generate_modes_reference(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    seed: int,
+    progress: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """Alg. 1 written out: loop over steps and modes, one network and one distribution each.
+
+    Same arguments, result and noise stream as :func:`generate_modes` (same seed -> same
+    trajectory to rounding), but mode j runs its own single-mode network, Σ = L D Lᵀ is built
+    explicitly and sampled through ``MultivariateNormal`` (Cholesky factor of Σ) every step.
+    Slow on purpose: the independent implementation for tests and the benchmark baseline.
+    """
+    _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
+    noise = _BlockNoise(seed, (model.modes, np.shape(initial)[1], 3), dtype, _device(model))
+    return _generate_reference(model, sigma_z, sigma_dz, initial, frames, noise, progress, dtype)
+
+
+def _single_mode_networks(model: ModeNetworks) -> list[ModeNetworks]:
+    """The k per-mode MLPs of ``model`` as separate 1-mode networks (parameters copied)."""
+    config = {**model.config(), "modes": 1, "seeds": [0]}
+    state = model.state_dict()
+    networks = []
+    for j in range(model.modes):
+        network = type(model)(**config).to(
+            dtype=next(model.parameters()).dtype, device=_device(model)
+        )
+        network.load_state_dict({name: value[j : j + 1] for name, value in state.items()})
+        networks.append(network.eval())
+    return networks
+
+
+def _generate_reference(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    noise: NoiseSource,
+    progress: bool,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """The per-mode loop of ``generate_modes_reference`` with ε from ``noise``."""
+    m, n, k, _ = np.shape(initial)
+    device = _device(model)
+    networks = _single_mode_networks(model)
+    z = torch.empty((frames, n, k, 3), dtype=dtype, device=device)
+    z[:m] = torch.as_tensor(np.asarray(initial, dtype=np.float64) / np.reshape(sigma_z, (k, 1)))
+    eye = torch.eye(3, dtype=dtype, device=device)
+    rows, cols = torch.tril_indices(3, 3, offset=-1)
+    with torch.no_grad():
+        for t in tqdm(
+            range(m, frames), disable=not progress, desc="generate (reference)", unit="step"
+        ):
+            eps = noise(t - m)
+            for j in range(k):
+                window = z[t - m : t, :, j].transpose(0, 1)  # (n, m, 3), time order
+                frame = rotation_frames(window)  # rows e1, e2, e3
+                rotated = torch.einsum("nab,ntb->nta", frame, window)  # Eq. 18
+                params = networks[j](rotated.reshape(1, n, 3 * m))
+                lower = eye.repeat(n, 1, 1)
+                lower[:, rows, cols] = params.lower[0]
+                cov = lower @ torch.diag_embed(params.log_d[0].exp()) @ lower.transpose(1, 2)
+                normal = MultivariateNormal(params.mean[0], covariance_matrix=cov)
+                dz_hat = normal.loc + (normal.scale_tril @ eps[j].unsqueeze(-1)).squeeze(-1)
+                dz = torch.einsum("nab,na->nb", frame, dz_hat)  # Rᵀ Δẑ, Eq. 24
+                z[t, :, j] = z[t - 1, :, j] + float(sigma_dz[j] / sigma_z[j]) * dz  # Eq. 25
+    out = _output(initial, frames, dtype)
+    out[m:] = (z[m:].double() * torch.as_tensor(np.reshape(sigma_z, (k, 1)))).cpu().numpy()
+    return out
+
+
+def initial_windows(modes: np.ndarray, start: int, history: int, n: int, seed: int) -> np.ndarray:
+    """n initial windows of length m = ``history`` from the MD modes after training (Sec. 4.4).
+
+    modes: (frames, chains, k, 3). Window i is ``modes[s_i : s_i + m, c_i]`` with s_i >= start
+    (e.g. t_train): chains are taken in a seeded random order, cycling when n > chains, and the
+    several windows of one chain are placed at random without overlap (start times at least m
+    apart). Returns an exact copy of those slices, (m, n, k, 3), in the dtype of ``modes``.
+    """
+    modes = np.asarray(modes)
+    if modes.ndim != 4 or modes.shape[-1] != 3 or modes.shape[1] < 1:
+        raise ValueError(f"modes: expected shape (frames, chains>=1, k, 3), got {modes.shape}")
+    for name, value, low in (("start", start, 0), ("history", history, 1), ("n", n, 1)):
+        if not _is_int(value) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    frames, chains = modes.shape[:2]
+    per_chain = -(-n // chains)  # windows on the busiest chain
+    room = frames - start  # frames available after start
+    if per_chain * history > room:
+        raise ValueError(
+            f"modes: {n} windows of history {history} over {chains} chains need "
+            f"{per_chain * history} frames after start={start} on one chain, but only "
+            f"{max(room, 0)} of {frames} frames follow it"
+        )
+    rng = np.random.default_rng(seed)
+    used = min(n, chains)
+    chain_of_slot = rng.permutation(chains)[:used]
+    counts = np.bincount(np.arange(n) % used, minlength=used)
+    # Non-overlapping placement per chain: sorted offsets in the slack plus rank * m.
+    offsets = np.sort(rng.integers(0, room - counts * history + 1, size=(per_chain, used)), 0)
+    starts = start + offsets + np.arange(per_chain)[:, None] * history
+    index = np.arange(n)
+    s = starts[index // used, index % used]
+    c = chain_of_slot[index % used]
+    return modes[s[None, :] + np.arange(history)[:, None], c[None, :]]
