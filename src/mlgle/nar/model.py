@@ -1,0 +1,221 @@
+"""The k per-mode NAR networks as one batched module, and their Gaussian head (Secs. 3.1-3.4).
+
+Each mode j has its own MLP F_θj (Eq. 22): the flattened rotated standardised window
+x = ŷ.reshape(3m) -> hidden layers -> latent (all activated) -> a linear head giving the mean μ
+(3), the below-diagonal entries (l21, l31, l32) of the unit lower-triangular L (3) and log d, the
+log of the diagonal of D (3), with Σ = L D Lᵀ. The k MLPs are stored as stacked weights
+(modes, in, out) and biases (modes, 1, out), so one ``baddbmm`` per layer runs all modes.
+
+The loss is the exact Gaussian NLL (Eq. 21, with its ½ and constant): its log-determinant term is
+Σ log d = Tr(log D), not Σ d.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "GaussianParams",
+    "ModeNetworks",
+    "covariance",
+    "gaussian_nll",
+    "sample_increment",
+]
+
+# Applied to each layer's freshly allocated output, in place where torch has an in-place kernel
+# (saves one large allocation per layer in the generation loop; autograd-safe for these ops).
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu_,
+    "gelu": F.gelu,
+    "tanh": torch.tanh_,
+    "silu": partial(F.silu, inplace=True),
+    "elu": partial(F.elu, inplace=True),
+}
+
+_HALF_LOG_2PI_3D = 1.5 * math.log(2.0 * math.pi)
+
+
+class GaussianParams(NamedTuple):
+    """Conditional Gaussian of the rotated standardised increment (Eqs. 16, 21-22).
+
+    ``mean``, ``lower`` = (l21, l31, l32) of the unit lower-triangular L, and ``log_d`` = log of
+    the diagonal of D, each (modes, batch, 3); Σ = L D Lᵀ.
+    """
+
+    mean: Tensor
+    lower: Tensor
+    log_d: Tensor
+
+
+def _linear_init(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``nn.Linear``'s default init drawn from ``generator``: weight (in, out), bias (1, out)."""
+    weight = torch.empty(fan_out, fan_in)
+    nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    bound = 1.0 / math.sqrt(fan_in)
+    bias = torch.empty(fan_out).uniform_(-bound, bound, generator=generator)
+    return weight.T, bias.unsqueeze(0)
+
+
+class ModeNetworks(nn.Module):
+    """k independent per-mode MLPs held as one module with stacked weights (Secs. 3.1, 4.4).
+
+    Layers 3m -> hidden[0] -> ... -> hidden[-1] -> latent, each followed by the activation;
+    dropout (rate ``dropout``, active in train mode only) on the output of every hidden layer;
+    then the head latent -> 9 = [mean (3) | lower (3) | log_d (3)]. Mode j is initialised from
+    ``torch.Generator().manual_seed(seeds[j])`` in the order nn.Linear layers would be built
+    (each layer's weight then bias, head as mean Linear(latent, 3) then LDLᵀ Linear(latent, 6)),
+    so it equals a one-mode model with ``seeds=[seeds[j]]``. Parameters: ``weights[i]``
+    (modes, in, out), ``biases[i]`` (modes, 1, out), ``head_weight`` (modes, latent, 9),
+    ``head_bias`` (modes, 1, 9). Default dtype float32 (``.double()`` works).
+    """
+
+    def __init__(
+        self,
+        modes: int,
+        history: int,
+        hidden: Sequence[int] = (256, 256),
+        latent: int = 12,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        seeds: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if modes < 1:
+            raise ValueError(f"ModeNetworks: modes must be >= 1, got {modes}")
+        if history < 3:
+            raise ValueError(f"ModeNetworks: history must be >= 3 (frames need 3), got {history}")
+        if not hidden or any(h < 1 for h in hidden):
+            raise ValueError(f"ModeNetworks: hidden must list positive widths, got {hidden}")
+        if latent < 1:
+            raise ValueError(f"ModeNetworks: latent must be >= 1, got {latent}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"ModeNetworks: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"ModeNetworks: dropout must be in [0, 1), got {dropout}")
+        seeds = list(range(modes)) if seeds is None else [int(s) for s in seeds]
+        if len(seeds) != modes:
+            raise ValueError(f"ModeNetworks: seeds must hold {modes} entries, got {len(seeds)}")
+
+        self.modes = modes
+        self.history = history
+        self.hidden = [int(h) for h in hidden]
+        self.latent = latent
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.seeds = seeds
+        self._act = ACTIVATIONS[activation]
+
+        widths = [3 * history, *self.hidden, latent]
+        per_mode = [self._init_mode(widths, torch.Generator().manual_seed(s)) for s in seeds]
+        layers = list(zip(*per_mode, strict=True))  # per layer: tuple over modes of (w, b)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([w for w, _ in layer])) for layer in layers[:-1]
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([b for _, b in layer])) for layer in layers[:-1]
+        )
+        self.head_weight = nn.Parameter(torch.stack([w for w, _ in layers[-1]]))
+        self.head_bias = nn.Parameter(torch.stack([b for _, b in layers[-1]]))
+
+    @staticmethod
+    def _init_mode(widths: list[int], generator: torch.Generator) -> list[tuple[Tensor, Tensor]]:
+        """One mode's (weight (in, out), bias (1, out)) per layer, the head last as (latent, 9)."""
+        layers = [_linear_init(a, b, generator) for a, b in itertools.pairwise(widths)]
+        mean_w, mean_b = _linear_init(widths[-1], 3, generator)
+        ldl_w, ldl_b = _linear_init(widths[-1], 6, generator)
+        layers.append((torch.cat((mean_w, ldl_w), dim=1), torch.cat((mean_b, ldl_b), dim=1)))
+        return layers
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-ready), so ``ModeNetworks(**net.config())`` rebuilds it."""
+        return {
+            "modes": self.modes,
+            "history": self.history,
+            "hidden": list(self.hidden),
+            "latent": self.latent,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "seeds": list(self.seeds),
+        }
+
+    def forward(self, x: Tensor) -> GaussianParams:
+        """x (modes, batch, 3·history), the flattened rotated window -> GaussianParams (Eq. 22)."""
+        if x.ndim != 3 or x.shape[0] != self.modes or x.shape[2] != 3 * self.history:
+            raise ValueError(
+                f"ModeNetworks.forward: x must have shape (modes={self.modes}, batch, "
+                f"3*history={3 * self.history}), got {tuple(x.shape)}"
+            )
+        if x.dtype != self.head_weight.dtype:
+            raise ValueError(
+                f"ModeNetworks.forward: x must have dtype {self.head_weight.dtype}, got {x.dtype}"
+            )
+        h = x
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = self._act(torch.baddbmm(bias, h, weight))
+            if self.dropout > 0.0 and i < len(self.hidden):  # not on the latent
+                h = F.dropout(h, self.dropout, self.training)
+        out = torch.baddbmm(self.head_bias, h, self.head_weight)
+        return GaussianParams(out[..., 0:3], out[..., 3:6], out[..., 6:9])
+
+
+def _check_params(name: str, params: GaussianParams, other: Tensor, what: str) -> None:
+    shape = params.mean.shape
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(
+            f"{name}: params.mean must have shape (modes, batch, 3), got {tuple(shape)}"
+        )
+    if params.lower.shape != shape or params.log_d.shape != shape:
+        raise ValueError(
+            f"{name}: params.lower and params.log_d must have shape {tuple(shape)}, got "
+            f"{tuple(params.lower.shape)} and {tuple(params.log_d.shape)}"
+        )
+    if other.shape != shape:
+        raise ValueError(
+            f"{name}: {what} must have shape (modes, batch, 3) = {tuple(shape)}, "
+            f"got {tuple(other.shape)}"
+        )
+
+
+def gaussian_nll(params: GaussianParams, target: Tensor) -> Tensor:
+    """−log N(target | μ, L D Lᵀ) (Eq. 21): target (modes, batch, 3) -> (modes, batch).
+
+    = ½[Σ log d + wᵀ D⁻¹ w] + (3/2) log 2π with L w = target − μ solved by forward substitution
+    (no inverse); D⁻¹ enters as exp(−log d), so it is finite and differentiable for tiny d.
+    """
+    _check_params("gaussian_nll", params, target, "target")
+    r1, r2, r3 = (target - params.mean).unbind(-1)
+    l21, l31, l32 = params.lower.unbind(-1)
+    w1 = r1
+    w2 = r2 - l21 * w1
+    w3 = r3 - l31 * w1 - l32 * w2
+    w = torch.stack((w1, w2, w3), dim=-1)
+    quad = (w.square() * torch.exp(-params.log_d)).sum(-1)
+    return 0.5 * (params.log_d.sum(-1) + quad) + _HALF_LOG_2PI_3D
+
+
+def sample_increment(params: GaussianParams, eps: Tensor) -> Tensor:
+    """Reparametrised draw μ + L D^½ ε (Eq. 23): ε (modes, batch, 3) -> (modes, batch, 3)."""
+    _check_params("sample_increment", params, eps, "eps")
+    s1, s2, s3 = (torch.exp(0.5 * params.log_d) * eps).unbind(-1)
+    l21, l31, l32 = params.lower.unbind(-1)
+    return params.mean + torch.stack((s1, l21 * s1 + s2, l31 * s1 + l32 * s2 + s3), dim=-1)
+
+
+def covariance(params: GaussianParams) -> Tensor:
+    """Σ = L D Lᵀ (Eqs. 21-22): GaussianParams -> (modes, batch, 3, 3)."""
+    _check_params("covariance", params, params.mean, "mean")
+    lower = torch.diag_embed(torch.ones_like(params.mean))
+    rows, cols = torch.tril_indices(3, 3, offset=-1)  # (1,0), (2,0), (2,1) = l21, l31, l32
+    lower[..., rows, cols] = params.lower
+    return (lower * torch.exp(params.log_d).unsqueeze(-2)) @ lower.transpose(-1, -2)
