@@ -55,6 +55,8 @@ def make_data(temperature: float, seed: int) -> EvaluationData:
         dz_md=scale * rng.normal(size=(3, 600)),
         dz_gen=scale * rng.normal(size=(3, 500)),
         corr_md=np.eye(3) + 0.1 * (1 - np.eye(3)),
+        dx_md=0.2 * rng.normal(size=700),
+        dx_mlgle=0.25 * rng.normal(size=800),
     )
 
 
@@ -109,6 +111,7 @@ def calls(data, curves, rows) -> dict:
         "fig13": lambda p: pf.fig13_mlgle_msd(data, p),
         "fig14": lambda p: pf.fig14_diffusion(rows, p),
         "fig15": lambda p: pf.fig15_increment_pdfs(data, p),
+        "fig16": lambda p: pf.fig16_com_increment_pdfs(data, p),
         "fig18": lambda p: pf.fig18_probability_plots(data, p),
     }
 
@@ -118,7 +121,7 @@ def calls(data, curves, rows) -> dict:
 
 
 @pytest.mark.parametrize("name", ["fig05", "fig07", "fig09", "fig12", "fig13", "fig14", "fig15",
-                                  "fig18"])  # fmt: skip
+                                  "fig16", "fig18"])  # fmt: skip
 def test_writes_png(tmp_path, data, curves, rows, name):
     path = tmp_path / "sub" / f"{name}.png"
     assert calls(data, curves, rows)[name](path) == path
@@ -135,7 +138,7 @@ def test_writes_png(tmp_path, data, curves, rows, name):
 
 @pytest.mark.parametrize(
     "draw", [pf.draw_fig05, pf.draw_fig09, pf.draw_fig12, pf.draw_fig13, pf.draw_fig15,
-             pf.draw_fig18],
+             pf.draw_fig16, pf.draw_fig18],
 )  # fmt: skip
 def test_empty_data_is_rejected(draw):
     with pytest.raises(ValueError, match="data: expected a non-empty sequence"):
@@ -328,3 +331,15 @@ def test_fig18_blank_panel_where_a_temperature_lacks_a_mode(data):
     titles = [[ax.get_title() for ax in fig.axes[r * 2 : r * 2 + 2]] for r in range(2)]
     assert titles == [["T = 1, p = 3", ""], ["", "T = 1.5, p = 4"]]
     assert [ax.axison for ax in fig.axes] == [True, False, False, True]
+
+
+def test_fig16_gaussians_are_fitted_to_the_com_increments(data):
+    """The fitted curve in each panel is the Gaussian of that panel's ΔX samples."""
+    fig = pf.draw_fig16(data)
+    for ax, samples in ((fig.axes[0], data[0].dx_md), (fig.axes[1], data[0].dx_mlgle)):
+        (fit,) = ax.get_lines()
+        x = fit.get_xdata()
+        expected = np.exp(-0.5 * ((x - samples.mean()) / samples.std()) ** 2) / (
+            np.sqrt(2 * np.pi) * samples.std()
+        )
+        np.testing.assert_allclose(fit.get_ydata(), expected, rtol=1e-12)

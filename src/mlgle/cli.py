@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluations", type=Path, required=True, help="holds T<T>/ per temperature")
     p.add_argument("--models", type=Path, required=True, help="holds T<T>/ per temperature")
     p.add_argument("--out", type=Path, default=Path("reports"))
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
     p = sub.add_parser("reconstruct", help=STAGES["reconstruct"])
     p.add_argument("--generated", type=Path, required=True, help="mlgle generate output")
@@ -151,7 +152,9 @@ def _dispatch(args: argparse.Namespace) -> None:
         "evaluate": lambda: stages.evaluate(
             _params(args), args.modes, args.generated, args.gle, args.out, not args.no_tracking
         ),
-        "report": lambda: stages.report(_params(args), args.evaluations, args.models, args.out),
+        "report": lambda: stages.report(
+            _params(args), args.evaluations, args.models, args.out, not args.no_tracking
+        ),
         "reconstruct": lambda: stages.reconstruct(
             args.generated, args.beads, args.out, args.every, args.chains
         ),

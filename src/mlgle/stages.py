@@ -324,7 +324,9 @@ def evaluate(
     return summary
 
 
-def report(params: Params, evaluations_dir: Path, models_dir: Path, out: Path) -> dict:
+def report(
+    params: Params, evaluations_dir: Path, models_dir: Path, out: Path, tracking: bool = True
+) -> dict:
     """Table 1, reports/metrics.json and the paper's figures over md.temperatures."""
     import json
 
@@ -357,9 +359,19 @@ def report(params: Params, evaluations_dir: Path, models_dir: Path, out: Path) -
     pf.fig13_mlgle_msd(data, figures_dir / "fig13_mlgle_msd.png", d_md=d_md)
     pf.fig14_diffusion(summaries, figures_dir / "fig14_diffusion.png")
     pf.fig15_increment_pdfs(data, figures_dir / "fig15_increment_pdfs.png")
+    pf.fig16_com_increment_pdfs(data, figures_dir / "fig16_com_increment_pdfs.png")
     pf.fig18_probability_plots(
         data, figures_dir / "fig18_probability_plots.png", modes=params.evaluate.nacf_modes
     )
+    if tracking:
+        from mlgle.tracking import Tracker
+
+        with Tracker(params.tracking).run("report", params, stage="report") as run:
+            run.log_metrics(result["summary"])
+            for path in sorted(figures_dir.glob("*.png")):
+                run.log_artifact(path, "figures")
+            for name in ("metrics.json", "table1.csv", "table1.md"):
+                run.log_artifact(out / name)
     return result
 
 

@@ -44,6 +44,8 @@ class EvaluationData:
     dz_md: np.ndarray  # (P, S) standardised increments, MD
     dz_gen: np.ndarray  # (P, S) generated
     corr_md: np.ndarray  # (K, K) equal-time cross-correlation of modes 1..K (Fig. 5)
+    dx_md: np.ndarray  # (S,) one-frame C.o.M increment components [σ], MD (Fig. 16)
+    dx_mlgle: np.ndarray  # (S,) the same for ML-GLE
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, **asdict(self))
@@ -67,6 +69,12 @@ def mode_correlation(modes: np.ndarray) -> np.ndarray:
     cov = np.einsum("tcid,tcjd->ij", x, x) / (x.shape[0] * x.shape[1] * 3)
     scale = np.sqrt(np.diag(cov))
     return cov / np.outer(scale, scale)
+
+
+def _increments(com: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """com: (frames, n, 3) -> (S,) random one-frame increment components, physical units."""
+    flat = np.diff(com, axis=0).reshape(-1)
+    return flat[rng.choice(flat.size, size=min(PDF_SAMPLES, flat.size), replace=False)]
 
 
 def _samples(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -152,6 +160,8 @@ def evaluate(
         dz_md=_samples(dz_md_all, rng),
         dz_gen=_samples(dz_gen_all, rng),
         corr_md=mode_correlation(slow_md),
+        dx_md=_increments(com_md, rng),
+        dx_mlgle=_increments(gen_com, rng),
     )
     scale_dz_md = np.sqrt((dz_md_all**2).mean(axis=(0, 1, 3)))
     scale_dz_gen = np.sqrt((dz_gen_all**2).mean(axis=(0, 1, 3)))

@@ -50,6 +50,8 @@ _SHAPES: dict[str, tuple[str | int, ...]] = {
     "dz_md": ("P", "S_dmd"),
     "dz_gen": ("P", "S_dgen"),
     "corr_md": ("P", "P"),
+    "dx_md": ("S_xmd",),
+    "dx_mlgle": ("S_xgen",),
 }
 
 
@@ -500,6 +502,27 @@ def fig15_increment_pdfs(
 ) -> Path:
     """Fig. 15 written to ``path``."""
     return save(draw_fig15(data, modes), path)
+
+
+def draw_fig16(data: Sequence[EvaluationData]) -> Figure:
+    """Fig. 16 (Appendix B): PDF of the one-frame C.o.M increments ΔX (components pooled) with
+    fitted Gaussians; MD left, ML-GLE right."""
+    data = _check_data(data, "dx_md", "dx_mlgle")
+    fig, axes = _grid(len(data), 2, 3.4, 2.6, sharex="row")
+    for (left, right), d in zip(axes, data, strict=True):
+        _gauss_panel(left, d.dx_md, MD_COLOUR, "MD")
+        _gauss_panel(right, d.dx_mlgle, GEN_COLOUR, "ML-GLE")
+        for ax, who in ((left, "MD"), (right, "ML-GLE")):
+            _title(ax, d, who)
+            ax.set_xlabel("ΔX [σ] per Δt")
+        left.set_ylabel("PDF")
+    fig.suptitle(f"C.o.M increment PDFs and Gaussian fits (Fig. 16; {UNITS})")
+    return fig
+
+
+def fig16_com_increment_pdfs(data: Sequence[EvaluationData], path: str | Path) -> Path:
+    """Fig. 16 written to ``path``."""
+    return save(draw_fig16(data), path)
 
 
 # ---------------------------------------------------------------------------------------------
