@@ -24,7 +24,11 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 repro: install
-	$(BIN)/dvc repro
+	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
+	echo "{\"seconds\": $$(( $$(date +%s) - $$start ))}" > reports/repro_wallclock.json
+
+readme-results: install
+	$(BIN)/python -m mlgle.report.readme
 
 bench: install
 	$(BIN)/python -m benchmarks.run --out reports

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -167,11 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mlgle.config import ConfigError
     from mlgle.store import StoreError
 
+    start = time.perf_counter()
     try:
         _dispatch(args)
     except (ConfigError, StoreError) as exc:
         print(f"mlgle {args.stage}: error: {exc}", file=sys.stderr)
         return 2
+    print(f"mlgle {args.stage}: finished in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 
