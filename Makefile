@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint repro bench bench-e2e readme-results clean-venv
+.PHONY: install test lint repro readme-results clean-venv
 
 install: $(STAMP)
 
@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 repro: install
 	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
@@ -29,12 +29,6 @@ repro: install
 
 readme-results: install
 	$(BIN)/python -m mlgle.report.readme
-
-bench: install
-	$(BIN)/python -m benchmarks.run --out reports
-
-bench-e2e: install
-	$(BIN)/python -m benchmarks.end_to_end --out reports
 
 clean-venv:
 	rm -rf $(VENV)
