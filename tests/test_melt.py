@@ -14,7 +14,7 @@ import pytest
 
 from mlgle.config import ConfigError, MDConfig
 from mlgle.md import lammps_input, melt
-from mlgle.md.dcd import DCDError, read_dcd
+from mlgle.md.readers import ReaderError, read_dcd
 from mlgle.store import open_trajectory
 
 TINY = MDConfig(
@@ -207,8 +207,8 @@ def test_data_file_wraps_with_image_flags_exactly():
 def test_truncated_dcd_is_an_error(tmp_path, tiny):
     path = tmp_path / "cut.dcd"
     path.write_bytes((tiny[1] / "seg_0001.dcd").read_bytes()[:-10])
-    with pytest.raises(DCDError, match=r"cut\.dcd"):
-        read_dcd(path)
+    with pytest.raises(ReaderError, match=r"cut\.dcd"):
+        read_dcd(path, TINY.chains, TINY.beads)
 
 
 @pytest.mark.lammps

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from mlgle.config import MDConfig
 from mlgle.md import lammps_input
-from mlgle.md.dcd import read_dcd
+from mlgle.md.readers import read_dcd
 from mlgle.store import TrajectoryMeta, write_json, write_trajectory
 
 LOG_TAIL = 30
@@ -228,7 +228,7 @@ def _run_segment(
     _lammps(config.ranks, files["script"], files["log"], start, advance)
     if segment:
         expected = steps // config.steps_per_frame + 1
-        got = read_dcd(_tmp(files["frames"])).shape[0]
+        got = read_dcd(_tmp(files["frames"]), config.chains, config.beads).positions.shape[0]
         if got != expected:
             raise MDError(f"{_tmp(files['frames'])}: {got} frames, expected {expected}")
         os.replace(_tmp(files["frames"]), files["frames"])
@@ -317,10 +317,7 @@ def _gather(work: Path, config: MDConfig, plan: list[int]) -> np.ndarray:
     filled = 0
     for segment in range(1, len(plan)):
         path = _files(work, segment)["frames"]
-        frames = read_dcd(path)
-        if frames.shape[1] != config.chains * config.beads:
-            raise MDError(f"{path}: {frames.shape[1]} atoms, expected {shape[1] * shape[2]}")
-        frames = frames.reshape(-1, *shape[1:])
+        frames = read_dcd(path, config.chains, config.beads).positions
         if filled:
             _check_continuity(positions[filled - 1], frames[0], path)
             frames = frames[1:]
