@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint repro readme-results clean-venv
+.PHONY: install test lint repro bench readme-results clean-venv
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ lint: install
 repro: install
 	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
 	echo "{\"seconds\": $$(( $$(date +%s) - $$start ))}" > reports/repro_wallclock.json
+
+bench: install
+	$(BIN)/python -m benchmarks.training --out reports
 
 readme-results: install
 	$(BIN)/python -m mlgle.report.readme

@@ -1,0 +1,1 @@
+"""Side-by-side speed measurements; results go to reports/benchmarks/ (``make bench``)."""

@@ -1,0 +1,120 @@
+"""Training throughput: the k mode networks trained as one batched module against a Python loop
+over k one-mode models, same data, same batches, same run, alternating (issue 4's benchmark).
+
+Each repeat times ``steps`` full training steps (batch gather and rotation, forward, NLL of
+Eq. 21, backward, Adam) of both variants back to back; the report gives medians and spreads of
+samples·modes per second and their ratio. Run: ``python -m benchmarks.training --out reports``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mlgle.modes import normal_modes
+from mlgle.nar.model import ModeNetworks, gaussian_nll
+from mlgle.nar.windows import Standardisation, WindowDataset
+from mlgle.synthetic import rouse_chains
+
+
+def _step(models, optimisers, data, index, batched: bool) -> None:
+    x, y = data.batch(index)
+    if batched:
+        (model,), (opt,) = models, optimisers
+        loss = gaussian_nll(model(x), y).mean(dim=1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return
+    for j, (model, opt) in enumerate(zip(models, optimisers, strict=True)):
+        loss = gaussian_nll(model(x[j : j + 1]), y[j : j + 1]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def measure(
+    k: int,
+    history: int,
+    hidden: tuple[int, ...],
+    batch: int,
+    steps: int,
+    repeats: int,
+    threads: int,
+) -> dict:
+    torch.set_num_threads(threads)
+    positions = rouse_chains(chains=32, beads=k + 4, frames=400, dt=1.0, seed=0)
+    modes = normal_modes(positions, k=k)[:, :, 1:]
+    data = WindowDataset(modes, Standardisation.from_training(modes), history)
+    seeds = list(range(k))
+    batched = [ModeNetworks(k, history, hidden, seeds=seeds)]
+    looped = [ModeNetworks(1, history, hidden, seeds=[s]) for s in seeds]
+    variants = {
+        "batched": (batched, [torch.optim.Adam(m.parameters(), 1e-4) for m in batched], True),
+        "loop": (looped, [torch.optim.Adam(m.parameters(), 1e-4) for m in looped], False),
+    }
+    generator = torch.Generator().manual_seed(0)
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        indices = [torch.randint(len(data), (batch,), generator=generator) for _ in range(steps)]
+        for name, (models, opts, is_batched) in variants.items():
+            _step(models, opts, data, indices[0], is_batched)  # warm-up
+            start = time.perf_counter()
+            for index in indices:
+                _step(models, opts, data, index, is_batched)
+            rates[name].append(steps * batch * k / (time.perf_counter() - start))
+    result = {
+        name: {"median": statistics.median(r), "min": min(r), "max": max(r)}
+        for name, r in rates.items()
+    }
+    ratios = [b / lo for b, lo in zip(rates["batched"], rates["loop"], strict=True)]
+    result["speedup_batched_vs_loop"] = {
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+    }
+    result["shape"] = {
+        "modes": k,
+        "history": history,
+        "hidden": list(hidden),
+        "batch": batch,
+        "steps": steps,
+        "repeats": repeats,
+        "threads": threads,
+    }
+    result["unit"] = "samples x modes per second"
+    result["machine"] = {
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "cpu_count": torch.get_num_threads(),
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    result = measure(12, 64, (256, 256), 128, args.steps, args.repeats, args.threads)
+    out = args.out / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "training.json").write_text(json.dumps(result, indent=2) + "\n")
+    s = result["speedup_batched_vs_loop"]
+    print(
+        f"training: batched {result['batched']['median']:.0f} vs loop "
+        f"{result['loop']['median']:.0f} samples·modes/s, speed-up {s['median']:.2f}x "
+        f"(range {s['min']:.2f}-{s['max']:.2f}) -> {out / 'training.json'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
