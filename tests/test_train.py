@@ -240,9 +240,9 @@ def test_errors_name_the_setting() -> None:
     modes = ar1(50, 4, [0.9], [1.0], seed=9)
     with pytest.raises(ValueError, match=r"50 frames .* t_train \(40\) \+ t_val \(20\) = 60"):
         fit_modes(modes, TINY, progress=False)
-    with pytest.raises(ValueError, match=r"history \(m = 40\) must be < config.t_train \(40\)"):
+    with pytest.raises(ValueError, match=r"history \(m = 40\) must be < train.t_train \(40\)"):
         fit_modes(modes, dataclasses.replace(TINY, history=40, t_val=0), progress=False)
-    with pytest.raises(ValueError, match=r"history \(m = 8\) must be < config.t_val \(8\)"):
+    with pytest.raises(ValueError, match=r"train.history \(m = 8\) must be < train.t_val \(8\)"):
         fit_modes(modes, dataclasses.replace(TINY, history=8, t_val=8), progress=False)
     with pytest.raises(ValueError, match="mode_seeds: expected 1 seeds"):
         fit_modes(ar1(60, 4, [0.9], [1.0], 9), TINY, mode_seeds=[1, 2], progress=False)

@@ -282,21 +282,7 @@ def _check_inputs(modes: np.ndarray, config: TrainConfig) -> int:
     shape = np.shape(modes)
     if len(shape) != 4 or shape[-1] != 3:
         raise ValueError(f"modes: expected shape (frames, chains, k, 3), got {shape}")
-    if config.history >= config.t_train:
-        raise ValueError(
-            f"config.history (m = {config.history}) must be < config.t_train "
-            f"({config.t_train}): no training window fits"
-        )
-    if config.t_val and config.history >= config.t_val:
-        raise ValueError(
-            f"config.history (m = {config.history}) must be < config.t_val "
-            f"({config.t_val}): no validation window fits"
-        )
-    if config.batch_size < 1 or config.epochs < 1 or config.patience < 0:
-        raise ValueError(
-            "config: batch_size and epochs must be >= 1 and patience >= 0, got "
-            f"{config.batch_size}, {config.epochs}, {config.patience}"
-        )
+    config.check("train config")  # the same checks as params.yaml's train section
     return shape[2]
 
 
