@@ -103,7 +103,7 @@ def test_every_stage_end_to_end(workdir, monkeypatch):
     assert 0.0 <= summary["nacf_band_fraction"] <= 1.0
 
     run(workdir, "report", "--evaluations", "experiments/evaluation", "--models",
-        "experiments/models", "--out", "reports")
+        "experiments/models", "--md-reports", "reports/md", "--out", "reports")
     metrics = json.loads(Path("reports/metrics.json").read_text())
     row = metrics["temperatures"]["1.0"]
     assert row["D_mlgle"] == summary["D_mlgle"]
@@ -112,7 +112,8 @@ def test_every_stage_end_to_end(workdir, monkeypatch):
     )
     table = pl.read_csv("reports/table1.csv")
     assert table["D_md"][0] == pytest.approx(summary["D_md"], rel=1e-4)
-    for name in ("fig05_mode_correlation", "fig09_nacf", "fig13_mlgle_msd", "fig14_diffusion"):
+    for name in ("fig05_mode_correlation", "fig06_mode_acf_fits", "fig09_nacf",
+                 "fig13_mlgle_msd", "fig14_diffusion", "fig16_com_increment_pdfs"):
         assert Path(f"reports/figures/{name}.png").stat().st_size > 1000
 
     assert main(["reconstruct", "--generated", "experiments/generated/T1.0", "--beads", "8",

@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params(p)
     p.add_argument("--evaluations", type=Path, required=True, help="holds T<T>/ per temperature")
     p.add_argument("--models", type=Path, required=True, help="holds T<T>/ per temperature")
+    p.add_argument("--md-reports", type=Path, default=Path("reports/md"), help="T<T>/ each")
     p.add_argument("--out", type=Path, default=Path("reports"))
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
@@ -154,7 +155,12 @@ def _dispatch(args: argparse.Namespace) -> None:
             _params(args), args.modes, args.generated, args.gle, args.out, not args.no_tracking
         ),
         "report": lambda: stages.report(
-            _params(args), args.evaluations, args.models, args.out, not args.no_tracking
+            _params(args),
+            args.evaluations,
+            args.models,
+            args.md_reports,
+            args.out,
+            not args.no_tracking,
         ),
         "reconstruct": lambda: stages.reconstruct(
             args.generated, args.beads, args.out, args.every, args.chains

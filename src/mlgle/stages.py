@@ -277,6 +277,7 @@ def evaluate(
     import json
 
     from mlgle.gle import GLEModel
+    from mlgle.report import paper_figures as pf
     from mlgle.report.evaluation import evaluate as compare
 
     z, meta = load_modes(modes_store)
@@ -301,6 +302,10 @@ def evaluate(
     with atomic_dir(out) as tmp:
         data.save(tmp / "evaluation.npz")
         write_json(tmp / "summary.json", summary)
+        pf.fig09_nacf([data], tmp / "fig09_nacf.png", modes=ev.nacf_modes)
+        pf.fig13_mlgle_msd(
+            [data], tmp / "fig13_mlgle_msd.png", d_md={data.temperature: summary["D_md"]}
+        )
     if tracking:
         from mlgle.tracking import Tracker
 
@@ -320,12 +325,18 @@ def evaluate(
                 child = run.nested(f"mode {p}", {"mode": int(p)})
                 child.log_metrics({"nacf_band_fraction": share, "dz_rms_ratio": ratio})
                 child.finish()
-            run.log_artifact(out / "summary.json")
+            for name in ("summary.json", "fig09_nacf.png", "fig13_mlgle_msd.png"):
+                run.log_artifact(out / name)
     return summary
 
 
 def report(
-    params: Params, evaluations_dir: Path, models_dir: Path, out: Path, tracking: bool = True
+    params: Params,
+    evaluations_dir: Path,
+    models_dir: Path,
+    md_reports_dir: Path,
+    out: Path,
+    tracking: bool = True,
 ) -> dict:
     """Table 1, reports/metrics.json and the paper's figures over md.temperatures."""
     import json
@@ -351,6 +362,11 @@ def report(
         json.loads((m / "summary.json").read_text())["temperature"]: pl.read_csv(m / "nll.csv")
         for m in models
     }
+    from mlgle.report.figures import nacf_fits
+    from mlgle.report.md import load_nacf_panel
+
+    panels = [load_nacf_panel(md_reports_dir / tag) for tag in tags]
+    nacf_fits(panels, figures_dir / "fig06_mode_acf_fits.png")
     pf.fig05_mode_correlation(data, figures_dir / "fig05_mode_correlation.png")
     pf.fig07_nll_curves(curves, figures_dir / "fig07_nll_curves.png")
     pf.fig09_nacf(data, figures_dir / "fig09_nacf.png", modes=params.evaluate.nacf_modes)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from mlgle.report.md import MDSummary
+from mlgle.report.md import MDSummary, NACFPanel
 
 sns.set_theme(context="paper", style="ticks", palette="colorblind")
 UNITS = "reduced LJ units"
@@ -68,7 +68,7 @@ def md_msd(summary: MDSummary, d_window: tuple[int, int], path: str | Path) -> P
     return save(fig, path)
 
 
-def nacf_fits(summaries: Sequence[MDSummary], path: str | Path) -> Path:
+def nacf_fits(summaries: Sequence[MDSummary | NACFPanel], path: str | Path) -> Path:
     """Fig. 6: MD mode NACFs with exponential (top) and Kohlrausch (bottom) fits."""
     cols = len(summaries)
     fig, axes = plt.subplots(2, cols, figsize=(3.6 * cols, 6), squeeze=False, sharey=True)

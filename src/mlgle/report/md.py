@@ -3,7 +3,9 @@ mode NACFs with exponential and Kohlrausch fits (Eq. 33, Fig. 6), chain size."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +47,38 @@ class MDSummary:
             },
             **self.extras,
         }
+
+
+@dataclass(frozen=True)
+class NACFPanel:
+    """One temperature's MD mode NACFs with their fits, as Fig. 6 draws them."""
+
+    temperature: float
+    dt: float
+    nacf: dict[int, np.ndarray]  # mode -> (L,)
+    fits: dict[int, tuple[stats.ExponentialFit, stats.KohlrauschFit]]
+
+
+def load_nacf_panel(report_dir: Path) -> NACFPanel:
+    """Read ``analyze-md`` output (summary.json, nacf.csv) back into a :class:`NACFPanel`."""
+    import polars as pl
+
+    summary = json.loads((report_dir / "summary.json").read_text())
+    table = pl.read_csv(report_dir / "nacf.csv")
+    fits = {
+        int(p): (
+            stats.ExponentialFit(tau=f["exp_tau"], rmse=f["exp_rmse"]),
+            stats.KohlrauschFit(
+                amplitude=f["kww_amplitude"],
+                tau=f["kww_tau"],
+                beta=f["kww_beta"],
+                rmse=f["kww_rmse"],
+            ),
+        )
+        for p, f in summary["nacf_fits"].items()
+    }
+    nacf = {p: table[f"mode_{p}"].to_numpy() for p in fits}
+    return NACFPanel(summary["temperature"], summary["dt"], nacf, fits)
 
 
 def log_lags(frames: int, lo: int = 1, count: int = 60) -> np.ndarray:
