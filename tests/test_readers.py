@@ -547,3 +547,24 @@ def test_failed_import_leaves_no_store_and_keeps_existing(tmp_path: Path) -> Non
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
     assert sorted(os.listdir(store_dir)) == listing  # no temporary directory left behind
     assert_float32_close(open_trajectory(out)[0], positions)
+
+
+def test_cli_import_writes_a_store_and_reports_bad_files(tmp_path: Path, capsys) -> None:
+    """`mlgle import` is the same path: a good dump becomes a store; a bad one exits 2 with the
+    file and frame named, and leaves no store."""
+    from mlgle.cli import main
+
+    positions = random_chains()
+    good = write_dump(tmp_path / "run.dump", positions)
+    assert main(["import", str(good), "--out", str(tmp_path / "T1.0"), "--dt", "1",
+                 "--temperature", "1.0"]) == 0
+    stored, meta = open_trajectory(tmp_path / "T1.0")
+    assert_float32_close(np.asarray(stored), positions)
+    assert (meta.temperature, meta.chains, meta.beads) == (1.0, CHAINS, BEADS)
+    bad = write_dump(tmp_path / "bad.dump", positions)
+    _truncate_lines(bad, 2)
+    assert main(["import", str(bad), "--out", str(tmp_path / "T2.0"), "--dt", "1",
+                 "--temperature", "2.0"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "frame" in err
+    assert not (tmp_path / "T2.0").exists()
