@@ -23,6 +23,7 @@ STAGES: dict[str, str] = {
     "evaluate": "generated vs MD: NACF band share, MSDs, D_MD, D_GLE, D_ML-GLE with CIs",
     "report": "Table 1, reports/metrics.json and the paper's figures over all temperatures",
     "reconstruct": "generated modes -> bead positions (Eq. 14) as XYZ for OVITO/VMD",
+    "sweep": "Optuna ablation over m, batch size, T_fit or k (Figs. 10, 11, 17)",
 }
 
 
@@ -114,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="XYZ file to write")
     p.add_argument("--every", type=int, default=10, help="keep one frame in this many")
     p.add_argument("--chains", type=int, default=10, help="chains to write")
+
+    from mlgle.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -125,6 +130,7 @@ def _params(args: argparse.Namespace):
 
 def _dispatch(args: argparse.Namespace) -> None:
     from mlgle import stages
+    from mlgle.sweep import main_sweep
 
     handlers: dict[str, Callable[[], object]] = {
         "simulate": lambda: stages.simulate(
@@ -165,6 +171,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         "reconstruct": lambda: stages.reconstruct(
             args.generated, args.beads, args.out, args.every, args.chains
         ),
+        "sweep": lambda: main_sweep(args),
     }
     handlers[args.stage]()
 
