@@ -29,7 +29,7 @@ def test_block_is_replaced_from_reports(tmp_path):
     assert "old" not in text and text.endswith("after\n") and text.startswith("# x\n")
     assert "| 1.0 | 0.003 |" in text
     assert "GLE fit 12.3 %, ML-GLE 4.6 %" in text and "81 % of lags" in text
-    assert "took 25.0 min" in text
+    assert "Wall-clock: 25.0 min (`make repro`)" in text
     assert all((tmp_path / "docs" / "figures" / n).read_bytes() == b"png" for n in FIGURES)
 
 

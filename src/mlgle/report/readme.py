@@ -21,12 +21,11 @@ def results_block(reports: Path) -> str:
     table = (reports / "table1.md").read_text().strip()
     summary = metrics["summary"]
     wallclock = reports / "repro_wallclock.json"
-    took = (
-        f"`make repro` took {json.loads(wallclock.read_text())['seconds'] / 60:.1f} min "
-        "on this machine (2 cores)."
-        if wallclock.exists()
-        else "Wall-clock not recorded (run `make repro`)."
-    )
+    took = "Wall-clock not recorded (run `make repro`)."
+    if wallclock.exists():
+        timing = json.loads(wallclock.read_text())
+        how = timing.get("how", "`make repro`")
+        took = f"Wall-clock: {timing['seconds'] / 60:.1f} min ({how})."
     figures = "\n".join(f"![{name}](docs/figures/{name})" for name in FIGURES)
     return "\n".join(
         [
