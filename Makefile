@@ -25,10 +25,15 @@ lint: install
 
 repro: install
 	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
-	echo "{\"seconds\": $$(( $$(date +%s) - $$start ))}" > reports/repro_wallclock.json
+	echo "{\"seconds\": $$(( $$(date +%s) - $$start )), \"how\": \"make repro, 2 cores\"}" \
+	> reports/repro_wallclock.json
 
 bench: install
-	$(BIN)/python -m benchmarks.training --out reports
+	$(BIN)/python -m benchmarks --out reports
+
+.PHONY: bench-e2e
+bench-e2e: install
+	$(BIN)/python -m benchmarks.end_to_end --out reports
 
 readme-results: install
 	$(BIN)/python -m mlgle.report.readme

@@ -15,7 +15,7 @@ from mlgle.nar.generate import (
     generate_modes_reference,
     initial_windows,
 )
-from mlgle.nar.model import ModeNetworks
+from mlgle.nar.model import FrozenNetworks, ModeNetworks, onednn_available
 from mlgle.nar.train import fit_modes
 from mlgle.stats import acf, melard_roy_band, msd_per_trajectory
 
@@ -109,6 +109,19 @@ def test_fast_path_equals_reference_with_injected_noise():
     np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-11)
     zero = _generate_fast(*args[:5], lambda step: torch.zeros((3, 4, 3), dtype=F64), False, F64)
     assert np.abs(zero - fast).max() > 1e-3  # the noise does enter
+
+
+@pytest.mark.skipif(not onednn_available(), reason="torch without oneDNN")
+def test_fast_path_with_onednn_network_equals_reference_loop():
+    # n = 40 trajectories: generate_modes runs the oneDNN network (FrozenNetworks "auto");
+    # 140 steps cross a ring-buffer flush and a noise block. float32 rounding as above.
+    n = 40
+    assert n >= FrozenNetworks.ONEDNN_MIN_BATCH
+    sigma_z, sigma_dz, initial = _inputs(n=n)
+    args = (_random_model().float(), sigma_z, sigma_dz, initial, 8 + 140)
+    fast = generate_modes(*args, seed=3, progress=False)
+    slow = generate_modes_reference(*args, seed=3, progress=False)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=2e-4 * np.abs(slow).max())
 
 
 # --- symmetry (Eq. 17) --------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from torch.distributions import MultivariateNormal
 from mlgle.nar.frames import from_frame, rotation_frames, to_frame
 from mlgle.nar.model import (
     ACTIVATIONS,
+    FrozenNetworks,
     GaussianParams,
     ModeNetworks,
     covariance,
     gaussian_nll,
+    onednn_available,
     sample_increment,
 )
 
@@ -399,3 +401,60 @@ def test_nll_and_sampling_reject_mismatched_shapes() -> None:
         sample_increment(params, torch.zeros(5, 3))
     with pytest.raises(ValueError, match=r"params\.lower and params\.log_d must have shape"):
         covariance(params._replace(lower=torch.zeros(2, 5, 2)))
+
+
+# --- FrozenNetworks: the generation loop's inference copy ---------------------------------------
+
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason="torch without oneDNN")
+
+
+def _frozen_case(activation: str, dtype: torch.dtype, batch: int = 7):
+    model = ModeNetworks(3, **SMALL, activation=activation, dropout=0.3, seeds=[4, 5, 6])
+    model = model.to(dtype)
+    x = torch.randn(3, batch, 18, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    with torch.no_grad():
+        expected = model.eval()(x)
+    return model.train(), x, expected
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("onednn", marks=needs_onednn)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_frozen_networks_equal_the_eval_forward(backend: str, activation: str) -> None:
+    # Same outputs as forward in eval mode (dropout off although the model is in train mode),
+    # to float32 rounding (oneDNN and MKL order their sums differently); the mode is kept.
+    model, x, expected = _frozen_case(activation, torch.float32)
+    frozen = FrozenNetworks(model, 7, backend=backend)
+    assert frozen.backend == backend
+    with torch.no_grad():
+        out = frozen(x)
+    for a, b in zip(out, expected, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert model.training
+
+
+def test_frozen_networks_float64_use_the_model_exactly() -> None:
+    model, x, expected = _frozen_case("relu", torch.float64, batch=64)
+    frozen = FrozenNetworks(model, 64)
+    assert frozen.backend == "torch"
+    for a, b in zip(frozen(x), expected, strict=True):
+        assert torch.equal(a, b)
+
+
+@needs_onednn
+def test_frozen_networks_auto_backend_by_batch() -> None:
+    model = ModeNetworks(2, **SMALL)
+    assert FrozenNetworks(model, FrozenNetworks.ONEDNN_MIN_BATCH).backend == "onednn"
+    assert FrozenNetworks(model, FrozenNetworks.ONEDNN_MIN_BATCH - 1).backend == "torch"
+
+
+def test_frozen_networks_reject_bad_use() -> None:
+    model = ModeNetworks(2, **SMALL)
+    with pytest.raises(ValueError, match="backend must be auto, onednn or torch"):
+        FrozenNetworks(model, 4, backend="mkl")
+    with pytest.raises(ValueError, match="backend 'onednn' needs float32 CPU weights"):
+        FrozenNetworks(model.double(), 4, backend="onednn")
+    frozen = FrozenNetworks(model.float(), 4)
+    with pytest.raises(ValueError, match=r"x must have shape \(modes=2, batch=4, 3\*history=18\)"):
+        frozen(torch.zeros(2, 5, 18))
+    with pytest.raises(ValueError, match=r"dtype torch\.float32"):
+        frozen(torch.zeros(2, 4, 18, dtype=torch.float64))

@@ -22,8 +22,8 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal
 from tqdm.auto import tqdm
 
-from mlgle.nar.frames import from_frame, rotation_frames, to_frame
-from mlgle.nar.model import ModeNetworks, sample_increment
+from mlgle.nar.frames import rotation_frames
+from mlgle.nar.model import FrozenNetworks, ModeNetworks, sample_increment
 
 __all__ = ["generate_modes", "generate_modes_reference", "initial_windows"]
 
@@ -159,24 +159,33 @@ def _generate_fast(
 ) -> np.ndarray:
     """The batched loop of ``generate_modes`` with ε from ``noise`` (inputs already checked).
 
-    The standardised trajectory lives in a ring buffer laid out (k, n, m + chunk, 3), so the
-    window is the slice [pos - m, pos) along time; every ``chunk`` steps the new values are
-    de-standardised into the output and the last m values move to the front.
+    The standardised trajectory lives in a ring buffer laid out (m + chunk, 3, k, n): time, then
+    component, then the k·n mode-trajectory pairs contiguous, so the window is the slice
+    [pos - m, pos) and its rotation (Eq. 18) is nine broadcast multiply-adds over whole rows
+    (``_rotate``) instead of k·n tiny matrix products; the rotated window, stored (m, 3, k, n),
+    is the network input (k, n, 3m) as a transposed view, and the network is a
+    :class:`FrozenNetworks` (oneDNN matmuls with prepacked weights). Every ``chunk`` steps the
+    new values are de-standardised into the output and the last m values move to the front.
     """
     m, n, k, _ = np.shape(initial)
     device = _device(model)
     out = _output(initial, frames, dtype)
     sigma = np.asarray(sigma_z, dtype=np.float64)
     scale = torch.tensor(sigma, dtype=dtype).view(1, 1, k, 1)
-    ratio = torch.tensor(sigma_dz / sigma, dtype=dtype, device=device).view(k, 1, 1)
+    ratio = torch.tensor(sigma_dz / sigma, dtype=dtype, device=device).view(k, 1)
     chunk = max(m, _RING_STEPS)
-    ring = torch.empty((k, n, m + chunk, 3), dtype=dtype, device=device)
+    ring = torch.empty((m + chunk, 3, k, n), dtype=dtype, device=device)
     start = np.asarray(initial, dtype=np.float64) / sigma[:, None]  # (m, n, k, 3)
-    ring[:, :, :m] = torch.tensor(start, device=device).permute(2, 1, 0, 3)
+    ring[:m] = torch.tensor(start, device=device).permute(0, 3, 2, 1)
+    rotated = torch.empty((m, 3, k, n), dtype=dtype, device=device)
+    x = rotated.view(3 * m, k, n).permute(1, 2, 0)  # (k, n, 3m), x[j, c, 3t + a]
+    frame_t = torch.empty((3, 3, k, n), dtype=dtype, device=device)
+    last3 = torch.empty((k, n, 3, 3), dtype=dtype, device=device)  # z_{t-3..t-1}, contiguous
+    network = FrozenNetworks(model, n)
     result = torch.from_numpy(out)
 
     def flush(first: int, last: int) -> None:  # generated steps [first, last) -> out
-        block = ring[:, :, m : m + last - first].permute(2, 1, 0, 3)
+        block = ring[m : m + last - first].permute(0, 3, 2, 1)
         result[m + first : m + last] = block.cpu() * scale
 
     was_training = model.training
@@ -187,19 +196,30 @@ def _generate_fast(
             for step in tqdm(range(frames - m), disable=not progress, desc="generate", unit="step"):
                 if pos == m + chunk:
                     flush(flushed, step)
-                    ring[:, :, :m] = ring[:, :, chunk:]
+                    ring[:m] = ring[chunk:]
                     pos, flushed = m, step
-                window = ring[:, :, pos - m : pos]
-                frame = rotation_frames(window)
-                x = to_frame(window, frame).reshape(k, n, 3 * m)
-                dz_hat = sample_increment(model(x), noise(step))  # Eq. 23
-                dz = from_frame(dz_hat.unsqueeze(-2), frame).squeeze(-2)  # Eq. 24
-                ring[:, :, pos] = torch.addcmul(ring[:, :, pos - 1], ratio, dz)  # Eq. 25
+                last = last3.copy_(ring[pos - 3 : pos].permute(2, 3, 0, 1))  # (k, n, 3, 3)
+                frame = rotation_frames(last)
+                frame_t.copy_(frame.permute(2, 3, 0, 1))
+                _rotate(ring[pos - m : pos], frame_t, rotated)  # Eq. 18
+                dz_hat = sample_increment(network(x), noise(step))  # Eq. 23
+                dz = (dz_hat.unsqueeze(-1) * frame).sum(-2)  # Rᵀ Δẑ, Eq. 24: (k, n, 3)
+                torch.addcmul(ring[pos - 1], ratio, dz.permute(2, 0, 1), out=ring[pos])  # Eq. 25
                 pos += 1
             flush(flushed, frames - m)
     finally:
         model.train(was_training)
     return out
+
+
+def _rotate(window: Tensor, frame_t: Tensor, out: Tensor) -> None:
+    """ŷ = R y (Eq. 18) in the ring layout: window (m, 3, k, n), frame_t[a, b] = R_ab (3, 3, k, n)
+    -> out (m, 3, k, n), out[:, a] = Σ_b R_ab window[:, b]."""
+    for a in range(3):
+        row = out[:, a]
+        torch.mul(window[:, 0], frame_t[a, 0], out=row)
+        row.addcmul_(window[:, 1], frame_t[a, 1])
+        row.addcmul_(window[:, 2], frame_t[a, 2])
 
 
 def generate_modes_reference(

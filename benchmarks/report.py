@@ -1,0 +1,298 @@
+"""``reports/benchmarks.md`` from ``reports/benchmarks.json``: the machine, every measurement as
+median (min-max) over repeats, and the issue's targets met or not."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MARKDOWN = "benchmarks.md"
+
+# (section, description, value getter, comparison, target)
+TARGETS: list[tuple[str, str, Callable[[dict], float], str, float]] = [
+    (
+        "generation",
+        "generation vs per-mode MultivariateNormal loop, paper shape",
+        lambda r: r["generation"]["speedup_vs_loop"],
+        ">=",
+        15.0,
+    ),
+    (
+        "generation",
+        "1e5 steps, time / FLOP-limit time",
+        lambda r: r["generation"]["steady_state"]["time_over_flop_limit"]["median"],
+        "<=",
+        1.5,
+    ),
+    (
+        "md_vs_generation",
+        "MD / generation cost per chain per Δt, default melt",
+        lambda r: r["md_vs_generation"]["cost_ratio_per_chain_dt"],
+        ">=",
+        10.0,
+    ),
+    (
+        "end_to_end",
+        "MD to T_sim / ML-GLE route wall-clock, 1 % ratio",
+        lambda r: r["end_to_end"]["speedup_vs_md"],
+        ">=",
+        5.0,
+    ),
+]
+
+
+def _s(summary: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+    """'median (min-max, n=repeats)' of a spread() dict."""
+    med, lo, hi = (summary[k] * scale for k in ("median", "min", "max"))
+    n = f", n={summary['repeats']}" if "repeats" in summary else ""
+    return f"{med:.{digits}g} ({lo:.{digits}g}-{hi:.{digits}g}{n})"
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets with the measured values (None where the section did not run)."""
+    rows = []
+    for section, what, get, op, goal in TARGETS:
+        value = get(report) if section in report else None
+        met = None if value is None else (value >= goal if op == ">=" else value <= goal)
+        rows.append({"target": what, "measured": value, "goal": f"{op} {goal:g}", "met": met})
+    return rows
+
+
+def _target_rows(report: dict[str, Any]) -> list[str]:
+    rows = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    for t in targets(report):
+        if t["measured"] is None:
+            rows.append(f"| {t['target']} | not run | {t['goal']} | - |")
+        else:
+            met = "yes" if t["met"] else "NO"
+            rows.append(f"| {t['target']} | {t['measured']:.3g} | {t['goal']} | {met} |")
+    return rows
+
+
+def _machine(m: dict[str, Any]) -> list[str]:
+    return [
+        f"- CPU: {m['cpu_model']} ({m['cores']} cores, capability {m['cpu_capability']}, "
+        f"BLAS {m['blas']})",
+        f"- torch threads: {m['torch_threads']}; torch {m['torch']}, numpy {m['numpy']}, "
+        f"Python {m['python']}",
+        f"- 1-min load average when the run started: {m['load_average_1min']:.2f} "
+        "(above ~0.5 means something else was running)",
+    ]
+
+
+def _generation(g: dict[str, Any]) -> list[str]:
+    sh = g["shape"]
+    lines = [
+        "## 1. Generation (Alg. 1)",
+        f"Shape: {sh['trajectories']} trajectories x {sh['modes']} modes, m = {sh['history']}, "
+        f"hidden {sh['hidden']}, latent {sh['latent']}, {sh['dtype']}. FLOPs counted: the "
+        "network's matmuls, 2·Σ in·out over the layers 3m → hidden → latent → 9, x modes x "
+        f"trajectories = {g['flops_per_step'] / 1e9:.4g} GFLOP per step (bias, activations, "
+        "frames, rotation and sampling not counted). FLOP limit: the faster float32 backend's "
+        f"{g['matmul_peak_size']}³ matmul (MKL `torch.mm`, oneDNN) in the same repeats.",
+        "",
+        "| clock | `generate_modes` ms/step | per-mode loop ms/step | FLOP limit ms/step "
+        "(peak GFLOP/s: best; MKL; oneDNN) | speed-up vs loop | steady-state fraction of "
+        "FLOP limit | 1e5 steps / FLOP-limit time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in (("wall", g), ("CPU", g["cpu_time"])):
+        by = c["matmul_peak_gflops_by_backend"]
+        st = c.get("steady_state", {})
+        lines.append(
+            f"| {name} | {_s(c['fast_ms_per_step'])} | {_s(c['reference_ms_per_step'])} | "
+            f"{_s(c['flop_limit_ms_per_step'])} ({_s(c['matmul_peak_gflops'], digits=3)}; "
+            + "; ".join(_s(v) for v in by.values())
+            + f") | {_s(c['speedup_vs_loop_spread'])} | "
+            f"{_s(st['fraction_of_flop_limit']) if st else '-'} | "
+            f"{_s(st['time_over_flop_limit']) if st else '-'} |"
+        )
+    st = g.get("steady_state")
+    lines += [
+        "",
+        f"- `generate_modes_reference` is the per-mode loop (one single-mode network and one "
+        f"`MultivariateNormal` per mode and step), same weights and seed, alternating; "
+        f"{sh['steps_per_call']} steps per call. Loop time / FLOP-limit time, the most any "
+        f"implementation of this network could gain over it: "
+        f"{_s(g['speedup_bound_at_flop_limit'])}.",
+    ]
+    if st:
+        lines.append(
+            f"- paper protocol ({st['paper_protocol_steps']:.0e} steps), projected from the "
+            f"steady-state rate ({sh['steady_state_steps_per_call']} steps per call): "
+            f"{_s(st['projected_seconds'])} s vs FLOP limit {_s(st['flop_limit_seconds'])} s"
+        )
+    issue = g.get("issue_shape")
+    if issue:
+        lines.append(
+            f"- issue's earlier shape ({issue['shape']['trajectories']} trajectories, same "
+            f"network): fast {_s(issue['fast_ms_per_step'])} ms, loop "
+            f"{_s(issue['reference_ms_per_step'])} ms per step (wall), speed-up "
+            f"{_s(issue['speedup_vs_loop_spread'])}, "
+            f"{_s(issue['fraction_of_flop_limit_short'])} of the FLOP limit"
+        )
+    return [*lines, ""]
+
+
+def _md(r: dict[str, Any]) -> list[str]:
+    gen = r["generation_seconds_per_chain_dt"]
+    lines = [
+        "## 2a. MD vs generation, per chain and Δt (one core each)",
+        "| system | MD CPU s per chain per Δt | MD wall core-s | atom-steps per core-s | "
+        "MD / generation (CPU; wall) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, ratio_key in (("md_default", "default_melt"), ("md_100_beads", "beads_100")):
+        md = r[key]
+        lines.append(
+            f"| {md['chains']} x {md['beads']} beads, {md['steps_per_dt']} steps per Δt, "
+            f"{md['ranks']} rank | {_s(md['cpu_seconds_per_chain_dt'])} | "
+            f"{_s(md['core_seconds_per_chain_dt'])} | {_s(md['atom_steps_per_core_second'])} | "
+            f"**{r['ratios']['cpu'][ratio_key]:.3g}**; {r['ratios']['wall'][ratio_key]:.3g} |"
+        )
+    lines += [
+        f"| paper system (100 beads, {r['paper_steps_per_dt']} steps per Δt), extrapolated "
+        f"| | | | **{r['ratios']['cpu']['paper_system']:.3g}**; "
+        f"{r['ratios']['wall']['paper_system']:.3g} |",
+        "",
+        f"Generation (section 1, steady state, paper shape): {gen['cpu']:.3g} CPU s "
+        f"({gen['wall']:.3g} wall core-s) per chain per Δt. Extrapolation: "
+        f"{r['paper_extrapolation']}.",
+        "",
+    ]
+    return lines
+
+
+def _e2e(e: dict[str, Any]) -> list[str]:
+    stage_rows = [f"| {k} | {v:.1f} |" for k, v in e["stage_seconds"].items()]
+    md = e["md_rates"]
+    lines = [
+        f"## 2b/2c. End to end, T = {e['temperature']}, T_train = {e['t_train']} Δt, "
+        f"T_sim = {e['t_sim']} Δt ({e['trajectories']} trajectories; MD {e['md_ranks']} ranks, "
+        f"torch {e['torch_threads']} threads)",
+        "| ML-GLE stage | seconds |",
+        "|---|---|",
+        *stage_rows,
+        f"| **total** | **{e['mlgle_route_seconds']:.1f}** |",
+        "",
+        f"- MD to T_sim: {e['md_to_t_sim_seconds']:.0f} s, {e['md_to_t_sim_is']} "
+        f"(equilibration {md['equilibration_seconds']:.1f} s + "
+        f"{md['loop_seconds_per_frame']:.4g} s per frame, median over {md['segments']} "
+        f"production segments; wall-clock with start-ups {md['seconds_per_frame']:.4g} s)",
+        f"- load: 1-min load average {e['machine']['load_average_1min']:.2f} at the start; "
+        f"LAMMPS had {md.get('lammps_cpu_share', float('nan')):.0%} CPU share in production "
+        "(100 % when its ranks have their cores to themselves)",
+        f"- speed-up vs MD: **{e['speedup_vs_md']:.3g}x**; dominant stage: {e['dominant_stage']}",
+        f"- break-even T_sim: **{e['break_even_frames']:.4g} frames**",
+    ]
+    only = e.get("if_generating_only_for_D")
+    if only:
+        lines.append(
+            f"- estimate, generating only the {only['frames']} frames D's window needs: route "
+            f"{only['route_seconds_estimate']:.0f} s, {only['speedup_vs_md_estimate']:.3g}x "
+            "vs MD to T_sim"
+        )
+    if e.get("reference"):
+        ref = e["reference"]
+        lines += [
+            f"- reference D_MD = {ref['D_md']:.4g} (95 % CI {ref['D_md_ci95'][0]:.4g}-"
+            f"{ref['D_md_ci95'][1]:.4g}) from {ref['frames']} frames ({ref['store']})",
+            f"- D_ML-GLE = {e['D_mlgle']:.4g}, error {e['D_error_mlgle']:+.1%}; D_GLE = "
+            f"{e['D_gle']:.4g}, error {e['D_error_gle']:+.1%}; MD: {e['D_error_md']}",
+        ]
+    return [*lines, ""]
+
+
+def _msd(m: dict[str, Any]) -> list[str]:
+    sh = m["shape"]
+    return [
+        f"## 3. MSD and ACF vs tidynamics ({sh['trajectories']} x {sh['frames']} x 3, "
+        f"{sh['dtype']})",
+        "| | mlgle s | tidynamics s | speed-up | max rel. diff |",
+        "|---|---|---|---|---|",
+        f"| MSD | {_s(m['mlgle_seconds'])} | {_s(m['tidynamics_seconds'])} | "
+        f"{_s(m['speedup_spread'])} | {m['max_rel_diff']:.2g} |",
+        f"| ACF | {_s(m['acf']['mlgle_seconds'])} | {_s(m['acf']['tidynamics_seconds'])} | "
+        f"{_s(m['acf']['speedup_vs_tidynamics'])} | {m['acf']['max_rel_diff']:.2g} |",
+        "",
+    ]
+
+
+def _windows(w: dict[str, Any]) -> list[str]:
+    sh = w["shape"]
+    return [
+        f"## 4. Windows ({sh['chains']} chains x {sh['frames']} frames x {sh['modes']} mode, "
+        f"m = {sh['history']}; {w['window_bytes'] / 2**20:.0f} MiB of windows)",
+        f"- concatenation in a loop: {_s(w['concatenation_seconds'])} s",
+        f"- `sliding_windows` view: {_s(w['view_seconds'])} s; made contiguous: "
+        f"{_s(w['view_materialised_seconds'])} s",
+        f"- speed-up (same contiguous array): **{_s(w['speedup_vs_concatenation'])}**; view "
+        f"only: {_s(w['speedup_view_only'])}",
+        "",
+    ]
+
+
+def _memory(m: dict[str, Any]) -> list[str]:
+    t, g = m["train"], m["generate"]
+    p = g["paper_protocol"]
+    runs = "; ".join(f"{r['steps']} steps: {r['peak_bytes'] / 2**20:.0f} MiB" for r in g["runs"])
+    return [
+        f"## 5. Peak memory ({m['method']})",
+        f"- training, one epoch ({t['chains']} chains, m = {t['history']}, T_train = "
+        f"{t['t_train']}, batch {t['batch_size']}): peak {_s(t['peak_mib'])} MiB, of which the "
+        f"process before training {_s(t['baseline_mib'])} MiB",
+        f"- generation ({g['runs'][0]['trajectories']} trajectories, m = "
+        f"{g['runs'][0]['history']}): {runs}",
+        f"- projected for {p['steps']:.0e} steps: {p['projected_peak_bytes'] / 2**30:.2f} GiB "
+        f"(measured growth {p['measured_bytes_per_step'] / 2**10:.1f} KiB per step; the "
+        f"float32 output alone is {p['output_bytes'] / 2**30:.2f} GiB)",
+        "",
+    ]
+
+
+def _training(t: dict[str, Any]) -> list[str]:
+    sh = t["shape"]
+    return [
+        f"## Training throughput ({sh['modes']} modes, m = {sh['history']}, batch {sh['batch']})",
+        f"- batched: {_s(t['batched'])} samples·modes/s; loop over one-mode models: "
+        f"{_s(t['loop'])}; speed-up {_s(t['speedup_batched_vs_loop'])}",
+        "",
+    ]
+
+
+def render(report: dict[str, Any]) -> str:
+    """The Markdown report of a benchmarks.json dict (sections that ran)."""
+    lines = ["# Benchmarks", ""]
+    if "machine" in report:
+        lines += [*_machine(report["machine"]), ""]
+    if report.get("quick"):
+        lines += ["**--quick run: tiny sizes, numbers not meaningful.**", ""]
+    lines += ["## Targets (issue 7)", *_target_rows(report), ""]
+    sections = [
+        ("generation", _generation),
+        ("md_vs_generation", _md),
+        ("end_to_end", _e2e),
+        ("msd", _msd),
+        ("windows", _windows),
+        ("memory", _memory),
+        ("training", _training),
+    ]
+    for key, render_section in sections:
+        if key in report:
+            lines += render_section(report[key])
+    notes = report.get("notes")
+    if notes:
+        lines += ["## Notes", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)
+
+
+def write_markdown(out: Path, report: dict[str, Any]) -> Path:
+    """Write ``out/benchmarks.md`` atomically; return its path. (``report["targets"]`` is
+    refreshed by the callers through :func:`targets`.)"""
+    path = out / MARKDOWN
+    tmp = out / f".{MARKDOWN}.tmp"
+    tmp.write_text(render(report))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,139 @@
+"""The benchmark helpers whose logic the reported numbers rest on: the FLOP count behind the
+fraction of the FLOP limit, the break-even T_sim, the LAMMPS loop-time parser, the naive window
+baseline, the memory projection and the end-to-end MD plan."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.end_to_end import _route_params, break_even_frames
+from benchmarks.generation import network_flops, step_flops
+from benchmarks.md_cost import loop_times
+from benchmarks.memory import project
+from benchmarks.windows import concatenated_windows
+from mlgle.config import Params
+from mlgle.nar.model import ModeNetworks
+from mlgle.nar.windows import sliding_windows
+
+# --- FLOP count -----------------------------------------------------------------------------
+
+
+def test_network_flops_of_the_paper_network():
+    # 3m = 384 -> 256 -> 256 -> 12 -> 9: Σ in·out = 98304 + 65536 + 3072 + 108 = 167020.
+    assert network_flops(128, (256, 256), 12) == 2 * 167_020
+
+
+@pytest.mark.parametrize(
+    ("k", "m", "hidden", "latent", "n"), [(3, 5, (7, 11), 4, 6), (1, 8, (16,), 2, 1)]
+)
+def test_step_flops_equal_torch_flop_counter(k, m, hidden, latent, n):
+    # An independent count: torch's FlopCounterMode over one forward pass of the real module.
+    model = ModeNetworks(k, m, hidden, latent).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(k, n, 3 * m))
+    assert step_flops(model, n) == counter.get_total_flops()
+
+
+@pytest.mark.parametrize(
+    ("history", "hidden", "latent"), [(0, (4,), 2), (4, (), 2), (4, (0, 3), 2), (4, (3,), 0)]
+)
+def test_network_flops_rejects_bad_shapes(history, hidden, latent):
+    with pytest.raises(ValueError, match="network_flops"):
+        network_flops(history, hidden, latent)
+
+
+# --- break-even ----------------------------------------------------------------------------
+
+
+def test_break_even_where_costs_are_equal():
+    fixed_ml, g, fixed_md, c = 100.0, 1.0, 10.0, 4.0
+    t = break_even_frames(fixed_ml, g, fixed_md, c)
+    assert t == pytest.approx(30.0)
+    assert fixed_ml + g * t == pytest.approx(fixed_md + c * t)
+    # Beyond it ML-GLE is cheaper, before it MD is.
+    assert fixed_ml + g * 2 * t < fixed_md + c * 2 * t
+    assert fixed_ml + g * t / 2 > fixed_md + c * t / 2
+
+
+def test_break_even_limits():
+    assert break_even_frames(5.0, 1.0, 10.0, 2.0) == 0.0  # ML-GLE never dearer
+    assert math.isinf(break_even_frames(20.0, 2.0, 10.0, 2.0))  # MD never dearer
+    assert math.isinf(break_even_frames(20.0, 3.0, 10.0, 2.0))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_break_even_rejects_bad_costs(bad):
+    with pytest.raises(ValueError, match="per_frame_md must be finite"):
+        break_even_frames(1.0, 1.0, 1.0, bad)
+
+
+# --- LAMMPS log, MD plan ---------------------------------------------------------------------
+
+LOG = """\
+Step Temp E_pair E_mol Press
+    0   1   0.5  1.2  5.1
+Loop time of 1.25 on 2 procs for 4000 steps with 2000 atoms
+
+Performance: 2764800.000 tau/day, 3200.000 timesteps/s, 6.400 Matom-step/s
+61.3% CPU use with 2 MPI tasks x 1 OpenMP threads
+  Loop time of 20.5 on 1 procs for 100000 steps with 10000 atoms
+Loop time of x on 1 procs for 5 steps with 5 atoms
+99.0% CPU use with 1 MPI tasks x 1 OpenMP threads
+"""
+
+
+def test_loop_times_reads_every_run():
+    first, second = loop_times(LOG)
+    assert first == (1.25, 2, 4000, 2000, pytest.approx(0.613))
+    # The second run's CPU line is missing; the one after the malformed run is not its own.
+    assert second[:4] == (20.5, 1, 100000, 10000)
+    assert math.isnan(second.cpu_share)
+    assert loop_times("no runs here\n") == []
+
+
+def test_route_runs_t_train_plus_t_val_frames():
+    params = Params()
+    route = _route_params(params, 5000)
+    route.md.check("route")
+    assert route.md.frames - 1 == params.train.t_train + params.train.t_val
+    assert route.generate.frames == 5000
+    unchanged = ("chains", "beads", "ranks", "restart_every", "equilibration_steps", "seed")
+    assert all(getattr(route.md, a) == getattr(params.md, a) for a in unchanged)
+    assert route.train == params.train and route.gle == params.gle
+
+
+# --- windows baseline, memory projection ----------------------------------------------------
+
+
+def test_concatenation_baseline_equals_sliding_windows():
+    z = np.random.default_rng(0).normal(size=(20, 3, 2, 3))
+    windows, targets = sliding_windows(z, 5)
+    naive_windows, naive_targets = concatenated_windows(z, 5)
+    np.testing.assert_array_equal(naive_windows, windows)
+    np.testing.assert_array_equal(naive_targets, targets)
+
+
+def _run(steps: int, peak: float, history: int = 4, per_frame: int = 100) -> dict:
+    return {
+        "steps": steps,
+        "history": history,
+        "peak_bytes": peak,
+        "output_bytes": per_frame * (steps + history),
+    }
+
+
+def test_projection_uses_the_larger_growth():
+    # Measured growth 50 B/step < 100 B/frame of output: the output's size wins.
+    low = project([_run(10, 1000.0), _run(30, 2000.0)], 130)
+    assert low["measured_bytes_per_step"] == pytest.approx(50.0)
+    assert low["projected_peak_bytes"] == pytest.approx(2000.0 + 100 * 100)
+    assert low["output_bytes"] == pytest.approx(100 * 134)
+    # Measured growth 300 B/step > 100 B/frame: the measurement wins.
+    high = project([_run(10, 1000.0), _run(30, 7000.0)], 130)
+    assert high["projected_peak_bytes"] == pytest.approx(7000.0 + 300 * 100)
