@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from mlgle.config import TrainConfig
@@ -197,28 +198,74 @@ def fit_modes(
         "seeds": seeds,
         "standardisation": standardisation.to_dict(),
     }
+
+    def build() -> tuple[ModeNetworks, WindowDataset, WindowDataset | None]:
+        model = ModeNetworks(
+            k,
+            config.history,
+            hidden=config.hidden,
+            latent=config.latent,
+            activation=config.activation,
+            dropout=config.dropout,
+            seeds=seeds,
+        )
+        dtype = next(model.parameters()).dtype
+        train_data = WindowDataset(train_span, standardisation, config.history, dtype)
+        val_data = (
+            WindowDataset(val_span, standardisation, config.history, dtype)
+            if config.t_val
+            else None
+        )
+        return model, train_data, val_data
+
+    fitted = fit_networks(build, config, fingerprint, callback, checkpoint, progress)
+    return TrainedModes(
+        model=fitted.model,
+        standardisation=standardisation,
+        history=config.history,
+        train_nll=fitted.train_nll,
+        val_nll=fitted.val_nll,
+        best_epoch=fitted.best_epoch,
+        config=dataclasses.asdict(config),
+    )
+
+
+@dataclass(frozen=True)
+class FittedNetworks:
+    """What :func:`fit_networks` returns: the model holding each mode's best weights (eval mode)
+    and the curves ``train_nll``, ``val_nll`` ``(epochs, k)`` and ``best_epoch`` ``(k,)``."""
+
+    model: nn.Module
+    train_nll: np.ndarray
+    val_nll: np.ndarray
+    best_epoch: np.ndarray
+
+
+def fit_networks(
+    build: Callable[[], tuple[nn.Module, Any, Any]],
+    config: TrainConfig,
+    fingerprint: dict[str, Any],
+    callback: Callable[[EpochReport], None] | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> FittedNetworks:
+    """The training loop of :func:`fit_modes` for any batched per-mode model and datasets.
+
+    ``build()`` -> (model, train_data, val_data or None) runs under ``config.threads`` threads in
+    a forked global RNG seeded with ``config.seed``. The model maps ``data.batch(i)[0]`` to
+    :class:`~mlgle.nar.model.GaussianParams` and has ``modes`` and every state tensor with a
+    leading ``modes`` dimension; a dataset has ``len``, ``modes`` and ``batch(indices)`` ->
+    (inputs, rotated target (k, batch, 3)), like :class:`~mlgle.nar.windows.WindowDataset`.
+    Optimiser, per-mode best epoch, early stopping, callback and checkpoint/resume (refused when
+    ``fingerprint`` differs, except epochs and threads) are those of :func:`fit_modes`.
+    """
     checkpoint = None if checkpoint is None else Path(checkpoint)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            model = ModeNetworks(
-                k,
-                config.history,
-                hidden=config.hidden,
-                latent=config.latent,
-                activation=config.activation,
-                dropout=config.dropout,
-                seeds=seeds,
-            )
-            dtype = next(model.parameters()).dtype
-            train_data = WindowDataset(train_span, standardisation, config.history, dtype)
-            val_data = (
-                WindowDataset(val_span, standardisation, config.history, dtype)
-                if config.t_val
-                else None
-            )
+            model, train_data, val_data = build()
             optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
             state = _Progress.fresh(model)
             if checkpoint is not None and checkpoint.exists():
@@ -239,16 +286,8 @@ def fit_modes(
             model.eval()
     finally:
         torch.set_num_threads(threads)
-    train_nll, val_nll = state.curves(k)
-    return TrainedModes(
-        model=model,
-        standardisation=standardisation,
-        history=config.history,
-        train_nll=train_nll,
-        val_nll=val_nll,
-        best_epoch=state.best_epoch.copy(),
-        config=dataclasses.asdict(config),
-    )
+    train_nll, val_nll = state.curves(model.modes)
+    return FittedNetworks(model, train_nll, val_nll, state.best_epoch.copy())
 
 
 def evaluate_nll(
