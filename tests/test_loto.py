@@ -90,7 +90,11 @@ def test_refit_recovers_alpha_beta_when_the_com_msd_is_arrhenius():
 
 
 def test_settings_defaults_interior_temperatures_and_errors(tmp_path):
-    params = load_params(_params(tmp_path, md={"temperatures": [1.0, 1.25, 1.5, 1.75]}))
+    params = load_params(
+        _params(
+            tmp_path, md={"temperatures": [1.0, 1.25, 1.5, 1.75]}, conditioned={"leave_out": []}
+        )
+    )
     settings = LotoSettings.from_params(params)
     assert settings == LotoSettings()
     assert left_out_temperatures(params, settings) == (1.25, 1.5)
@@ -185,7 +189,7 @@ def test_stages_end_to_end(tmp_path, monkeypatch):
 
     run("train", "--leave-out", "1.25", "--out", "models/T1.25", "--no-progress", "--no-tracking")
     summary = json.loads(Path("models/T1.25/summary.json").read_text())
-    assert summary["trained_on"] == [1.0, 1.5] and 1 <= summary["epochs_run"] <= 20
+    assert summary["trained_on"] == [1.0, 1.5] and 1 <= summary["epochs_run"] <= 10
     assert pl.read_csv("models/T1.25/nll.csv").shape == (summary["epochs_run"] * 4, 4)
 
     run("generate", "--leave-out", "1.25", "--model", "models/T1.25", "--out", "gen/T1.25",

@@ -24,6 +24,7 @@ STAGES: dict[str, str] = {
     "report": "Table 1, reports/metrics.json and the paper's figures over all temperatures",
     "reconstruct": "generated modes -> bead positions (Eq. 14) as XYZ for OVITO/VMD",
     "sweep": "Optuna ablation over m, batch size, T_fit or k (Figs. 10, 11, 17)",
+    "loto": "temperature-conditioned model: leave one temperature out, predict D there",
 }
 
 
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mlgle.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
+
+    from mlgle.loto import add_loto_parser
+
+    add_loto_parser(sub)
     return parser
 
 
@@ -130,6 +135,7 @@ def _params(args: argparse.Namespace):
 
 def _dispatch(args: argparse.Namespace) -> None:
     from mlgle import stages
+    from mlgle.loto import main_loto
     from mlgle.sweep import main_sweep
 
     handlers: dict[str, Callable[[], object]] = {
@@ -172,6 +178,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.generated, args.beads, args.out, args.every, args.chains
         ),
         "sweep": lambda: main_sweep(args),
+        "loto": lambda: main_loto(args),
     }
     handlers[args.stage]()
 

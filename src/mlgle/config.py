@@ -221,6 +221,9 @@ class Params:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    # Temperature-conditioned model (mlgle loto); keys and values are checked by
+    # mlgle.loto.LotoSettings.from_params, which names the file and the key.
+    conditioned: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<defaults>"
 
     def check(self) -> None:

@@ -52,7 +52,10 @@ class LotoSettings:
     temperature, rescaled to σ_z(T*), so no data at T* is used to generate; or from the MD at T*
     after t_train, as the per-temperature generate stage does); leave_out: temperatures left out
     one at a time, () = every interior temperature; epochs, patience, seed replace those of the
-    ``train`` section (the other training settings are shared with it).
+    ``train`` section (the other training settings are shared with it). An epoch visits every
+    training temperature's windows, so with two of them the default 10 epochs make as many
+    optimiser steps as the per-temperature default of 20; seed = train.seed starts every mode
+    network from the per-temperature model's initial weights.
     """
 
     conditioning: str = "film"
@@ -60,7 +63,7 @@ class LotoSettings:
     gle: str = "interpolate"
     initial: str = "nearest"
     leave_out: tuple[float, ...] = ()
-    epochs: int = 20
+    epochs: int = 10
     patience: int = 5
     seed: int = 1234
 
@@ -76,10 +79,12 @@ class LotoSettings:
                     f"{where}: 'conditioned.{key}' must be one of {list(allowed)}, "
                     f"got {getattr(self, key)!r}"
                 )
-        for key in ("epochs", "patience"):
+        for key, minimum in (("epochs", 1), ("patience", 0)):
             value = getattr(self, key)
-            if not isinstance(value, int) or value < (key == "epochs"):
-                raise ConfigError(f"{where}: 'conditioned.{key}' must be an integer, got {value!r}")
+            if not isinstance(value, int) or value < minimum:
+                raise ConfigError(
+                    f"{where}: 'conditioned.{key}' must be an integer >= {minimum}, got {value!r}"
+                )
 
     @classmethod
     def from_params(cls, params: Params) -> LotoSettings:
