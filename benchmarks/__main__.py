@@ -1,7 +1,7 @@
 """``make bench``: every benchmark but the end-to-end one, in one run, one thread, side by side.
 
 Writes ``<out>/benchmarks.json`` (sections generation, md_vs_generation, msd, windows, memory,
-training, machine; an "end_to_end" section from ``make bench-e2e`` is kept) and
+training, machine, targets; "end_to_end" sections from ``make bench-e2e`` are kept) and
 ``<out>/benchmarks.md``. ``--quick`` runs tiny sizes in about a minute (a smoke test).
 """
 

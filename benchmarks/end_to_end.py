@@ -15,7 +15,8 @@ start-up of each segment and writing and analysing the store are not counted, so
 is a lower bound, which favours MD). D errors are relative to D_MD of the longest MD
 available (``--reference``, default the pipeline's ``data/modes/T<T>`` store, 12,501 frames).
 Break-even: the T_sim where both routes cost the same, from the fixed and per-frame costs.
-Results merge into ``reports/benchmarks.json`` under "end_to_end".
+Results merge into ``reports/benchmarks.json`` under "end_to_end"; the run it replaces keeps its
+key figures in "end_to_end_history" (the route's wall-clock depends on what else the machine runs).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, timed, write_report
+from benchmarks.common import load_report, machine, timed, write_report
 from benchmarks.md_cost import loop_times
 from benchmarks.report import targets, write_markdown
 from mlgle import stages, stats
@@ -238,6 +239,25 @@ def run(params: Params, t_sim: int, reference: Path | None, work: Path) -> dict[
     return result
 
 
+def history_entry(result: dict[str, Any]) -> dict[str, Any]:
+    """The key figures of an earlier end-to-end run, kept when a new run replaces it (the route's
+    wall-clock depends on what else the machine runs)."""
+    keys = (
+        "started_at",
+        "t_sim",
+        "speedup_vs_md",
+        "mlgle_route_seconds",
+        "md_to_t_sim_seconds",
+        "stage_seconds",
+        "break_even_frames",
+        "D_error_mlgle",
+    )
+    entry = {k: result.get(k) for k in keys}
+    entry["load_average_1min"] = result["machine"]["load_average_1min"]
+    entry["lammps_cpu_share"] = result["md_rates"].get("lammps_cpu_share")
+    return entry
+
+
 def quick_params(params: Params) -> Params:
     """Tiny sizes for a smoke test of the machinery (numbers meaningless)."""
     return dataclasses.replace(
@@ -266,9 +286,14 @@ def main() -> None:
     if reference is None:
         default = Path("data/modes") / temperature_tag(params.md.temperatures[0])
         reference = default if default.is_dir() else None
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="mlgle-bench-e2e-") as tmp:
-        result = run(params, t_sim, reference, Path(tmp))
-    report = write_report(args.out, {"end_to_end": result})
+        result = {"started_at": started, **run(params, t_sim, reference, Path(tmp))}
+    previous = load_report(args.out)
+    history = previous.get("end_to_end_history", [])
+    if "end_to_end" in previous:
+        history = [*history, history_entry(previous["end_to_end"])]
+    report = write_report(args.out, {"end_to_end": result, "end_to_end_history": history})
     report = write_report(args.out, {"targets": targets(report)})
     write_markdown(args.out, report)
     print(json.dumps(result, indent=2))

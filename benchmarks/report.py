@@ -205,6 +205,26 @@ def _e2e(e: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _e2e_history(history: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        "Earlier end-to-end runs (replaced by the one above):",
+        "",
+        "| started | speed-up vs MD | ML-GLE route s | MD to T_sim s | train s | generate s | "
+        "load average | LAMMPS CPU share |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for h in history:
+        st = h["stage_seconds"]
+        share = h.get("lammps_cpu_share")
+        rows.append(
+            f"| {h.get('started_at') or '-'} | {h['speedup_vs_md']:.3g} | "
+            f"{h['mlgle_route_seconds']:.0f} | {h['md_to_t_sim_seconds']:.0f} | "
+            f"{st['train']:.0f} | {st['generate']:.0f} | {h['load_average_1min']:.2f} | "
+            f"{'-' if share is None else f'{share:.0%}'} |"
+        )
+    return [*rows, ""]
+
+
 def _msd(m: dict[str, Any]) -> list[str]:
     sh = m["shape"]
     return [
@@ -282,6 +302,8 @@ def render(report: dict[str, Any]) -> str:
     for key, render_section in sections:
         if key in report:
             lines += render_section(report[key])
+        if key == "end_to_end" and report.get("end_to_end_history"):
+            lines += _e2e_history(report["end_to_end_history"])
     notes = report.get("notes")
     if notes:
         lines += ["## Notes", *[f"- {n}" for n in notes], ""]
