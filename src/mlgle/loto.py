@@ -416,8 +416,8 @@ def evaluate(
     """Generated vs MD at T*, exactly as ``mlgle evaluate`` (same function and settings), once
     per GLE variant. Writes ``out/summary.json`` (the primary variant's summary plus
     ``variants``), ``out/evaluation.npz`` and Figs. 9 and 13 of the primary variant."""
-    from mlgle.report import paper_figures as pf
     from mlgle.report.evaluation import evaluate as compare
+    from mlgle.stages import write_evaluation
 
     check_left_out(params, left_out)
     mapped, meta = _store(modes_dir, left_out)
@@ -461,13 +461,7 @@ def evaluate(
             for name, (_, s) in results.items()
         },
     }
-    with atomic_dir(out) as tmp:
-        data.save(tmp / "evaluation.npz")
-        write_json(tmp / "summary.json", summary)
-        pf.fig09_nacf([data], tmp / "fig09_nacf.png", modes=ev.nacf_modes)
-        pf.fig13_mlgle_msd(
-            [data], tmp / "fig13_mlgle_msd.png", d_md={data.temperature: summary["D_md"]}
-        )
+    write_evaluation(out, data, summary, ev.nacf_modes)
     if tracking:
         from mlgle.tracking import Tracker
 
@@ -633,7 +627,8 @@ def report(
     ``out/fig_d_vs_t.png`` from ``loto_dir/T<T>/summary.json`` (left-out temperatures) and
     ``evaluations_dir/T<T>/summary.json`` (every md.temperatures)."""
     from mlgle.report.figures import save
-    from mlgle.stages import _markdown, _write_text
+    from mlgle.stages import markdown_table
+    from mlgle.store import write_text
 
     def read(directory: Path, t: float) -> dict:
         return json.loads((Path(directory) / temperature_tag(t) / "summary.json").read_text())
@@ -648,8 +643,8 @@ def report(
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "loto.csv", table.write_csv())
-    _write_text(out / "loto.md", _markdown(table) + _NOTE)
+    write_text(out / "loto.csv", table.write_csv())
+    write_text(out / "loto.md", markdown_table(table) + _NOTE)
     write_json(out / "loto.json", metrics)
     save(draw_d_vs_t(loto, per_t), out / "fig_d_vs_t.png")
     if tracking:

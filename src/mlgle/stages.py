@@ -6,6 +6,7 @@ Each function writes exactly the outputs it is given (the outs dvc.yaml declares
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,11 @@ from mlgle.store import (
     temperature_tag,
     write_json,
     write_modes,
+    write_text,
 )
+
+if TYPE_CHECKING:
+    from mlgle.report.evaluation import EvaluationData
 
 # Frames converted per block in the modes stage: bounds memory for long trajectories.
 _MODES_BLOCK = 2048
@@ -277,7 +282,6 @@ def evaluate(
     import json
 
     from mlgle.gle import GLEModel
-    from mlgle.report import paper_figures as pf
     from mlgle.report.evaluation import evaluate as compare
 
     z, meta = load_modes(modes_store)
@@ -299,13 +303,7 @@ def evaluate(
         ev.seed,
     )
     summary["D_gle_ci95"] = fit.get("D_gle_ci95")
-    with atomic_dir(out) as tmp:
-        data.save(tmp / "evaluation.npz")
-        write_json(tmp / "summary.json", summary)
-        pf.fig09_nacf([data], tmp / "fig09_nacf.png", modes=ev.nacf_modes)
-        pf.fig13_mlgle_msd(
-            [data], tmp / "fig13_mlgle_msd.png", d_md={data.temperature: summary["D_md"]}
-        )
+    write_evaluation(out, data, summary, ev.nacf_modes)
     if tracking:
         from mlgle.tracking import Tracker
 
@@ -328,6 +326,22 @@ def evaluate(
             for name in ("summary.json", "fig09_nacf.png", "fig13_mlgle_msd.png"):
                 run.log_artifact(out / name)
     return summary
+
+
+def write_evaluation(
+    out: Path, data: EvaluationData, summary: dict, nacf_modes: tuple[int, ...]
+) -> Path:
+    """One temperature's evaluation: evaluation.npz, summary.json and its Figs. 9 and 13."""
+    from mlgle.report import paper_figures as pf
+
+    with atomic_dir(out) as tmp:
+        data.save(tmp / "evaluation.npz")
+        write_json(tmp / "summary.json", summary)
+        pf.fig09_nacf([data], tmp / "fig09_nacf.png", modes=nacf_modes)
+        pf.fig13_mlgle_msd(
+            [data], tmp / "fig13_mlgle_msd.png", d_md={data.temperature: summary["D_md"]}
+        )
+    return out
 
 
 def report(
@@ -356,8 +370,8 @@ def report(
     figures_dir = out / "figures"
     write_json(out / "metrics.json", result)
     table = table1(summaries)
-    _write_text(out / "table1.csv", table.write_csv())
-    _write_text(out / "table1.md", _markdown(table))
+    write_text(out / "table1.csv", table.write_csv())
+    write_text(out / "table1.md", markdown_table(table))
     curves = {
         json.loads((m / "summary.json").read_text())["temperature"]: pl.read_csv(m / "nll.csv")
         for m in models
@@ -391,19 +405,8 @@ def report(
     return result
 
 
-def _write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _markdown(table) -> str:
+def markdown_table(table) -> str:
+    """A polars DataFrame as a Markdown table (Table 1, the LOTO table)."""
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
@@ -429,5 +432,5 @@ def reconstruct(generated: Path, beads: int, out: Path, every: int, chains: int)
         lines.append(f"frame {f * every} reconstructed from {modes.shape[2]} modes (Eq. 14)")
         atoms = positions[f].reshape(-1, 3)
         lines.extend(f"C {x:.5f} {y:.5f} {z:.5f}" for x, y, z in atoms)
-    _write_text(out, "\n".join(lines) + "\n")
+    write_text(out, "\n".join(lines) + "\n")
     return out

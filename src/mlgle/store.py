@@ -84,20 +84,24 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (temporary file in the same directory, then rename)."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write text atomically (temporary file in the same directory, then rename), mode 0644."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+            fh.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (see :func:`write_text`)."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_trajectory(target: str | Path, positions: np.ndarray, meta: TrajectoryMeta) -> Path:
