@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlgle.report.readme import END, FIGURES, START, update_readme
+from mlgle.report.readme import END, FIGURES, LOTO_FIGURE, START, update_readme
 
 
 def make_reports(root):
@@ -31,6 +31,33 @@ def test_block_is_replaced_from_reports(tmp_path):
     assert "GLE fit 12.3 %, ML-GLE 4.6 %" in text and "81 % of lags" in text
     assert "Wall-clock: 25.0 min (`make repro`)" in text
     assert all((tmp_path / "docs" / "figures" / n).read_bytes() == b"png" for n in FIGURES)
+
+
+def test_loto_table_joins_the_block_when_the_study_ran(tmp_path):
+    make_reports(tmp_path)
+    (tmp_path / "README.md").write_text(f"{START}\n{END}\n")
+    update_readme(tmp_path)
+    assert "Leave one temperature out" not in (tmp_path / "README.md").read_text()
+
+    loto = tmp_path / "reports" / "loto"
+    loto.mkdir()
+    columns = {
+        "T": 1.25, "trained_on": "1, 1.5", "D_md": 0.004, "D_md_ci95": "[0.0036, 0.0044]",
+        "D_mlgle_per_T": 0.00376, "D_mlgle_per_T_ci95": "[0.0034, 0.0041]", "err_per_T_pct": -6.0,
+        "D_mlgle_cond": 0.00404, "D_mlgle_cond_ci95": "[0.0036, 0.0044]", "err_cond_pct": 1.0,
+        "D_mlgle_cond_refit": 0.00398, "D_mlgle_cond_refit_ci95": "[0.0036, 0.0044]",
+        "err_cond_refit_pct": -0.5, "nacf_band_per_T": 0.884, "nacf_band_cond": 0.861,
+    }
+    header = ",".join(columns)
+    row = ",".join(f'"{v}"' if isinstance(v, str) else str(v) for v in columns.values())
+    (loto / "loto.csv").write_text(f"{header}\n{row}\n")
+    (loto / LOTO_FIGURE).write_bytes(b"d(T)")
+    update_readme(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "| 1.25 (1, 1.5) | 0.00400 [0.0036, 0.0044] |" in text
+    assert "0.00376 [0.0034, 0.0041], -6.0 %" in text and "0.00404 [0.0036, 0.0044], +1.0 %" in text
+    assert "| 0.88 / 0.86 |" in text
+    assert (tmp_path / "docs" / "figures" / LOTO_FIGURE).read_bytes() == b"d(T)"
 
 
 def test_missing_markers_is_an_error(tmp_path):
