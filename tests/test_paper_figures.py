@@ -283,6 +283,21 @@ def test_fig14_error_bars_are_the_cis(rows):
     np.testing.assert_allclose(gle.get_xydata(), [[r["temperature"], r["D_gle"]] for r in by_t])
 
 
+def test_fig14_draws_the_gle_bootstrap_ci_when_every_row_has_one(rows):
+    with_ci = [{**r, "D_gle_ci95": [r["D_gle"] * 0.9, r["D_gle"] * 1.2]} for r in rows]
+    ax = pf.draw_fig14(with_ci).axes[0]
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    assert list(bars) == ["MD", "GLE fit, α²/2", "ML-GLE"]
+    by_t = sorted(with_ci, key=lambda r: r["temperature"])
+    line, _, (segments,) = bars["GLE fit, α²/2"].lines
+    np.testing.assert_allclose(line.get_xydata(), [[r["temperature"], r["D_gle"]] for r in by_t])
+    drawn = [sorted(seg[:, 1]) for seg in segments.get_segments()]
+    np.testing.assert_allclose(drawn, [r["D_gle_ci95"] for r in by_t])
+    partial = [with_ci[0], rows[1]]  # one row without a CI: no GLE error bars at all
+    ax = pf.draw_fig14(partial).axes[0]
+    assert [c.get_label() for c in ax.containers] == ["MD", "ML-GLE"]
+
+
 def test_fig15_pools_only_the_requested_modes(data):
     """Modes 1, 2 have unit-variance increments and mode 3 std 3: the Gaussian fitted over modes
     (1, 2) has the pooled std of those rows, over all modes a much wider one."""

@@ -423,25 +423,33 @@ def _diffusion_table(rows: Sequence[Mapping]) -> dict[str, np.ndarray]:
                     f"got {row[f'{key}_ci95']}"
                 )
     order = np.argsort([row["temperature"] for row in rows])
-    return {k: np.array([rows[i][k] for i in order], dtype=float) for k in DIFFUSION_KEYS}
+    table = {k: np.array([rows[i][k] for i in order], dtype=float) for k in DIFFUSION_KEYS}
+    gle_ci = [rows[i].get("D_gle_ci95") for i in order]
+    if all(ci is not None for ci in gle_ci):  # the bootstrap CI of `mlgle fit-gle`, if run
+        table["D_gle_ci95"] = np.array(gle_ci, dtype=float)
+    return table
 
 
 def draw_fig14(rows: Sequence[Mapping]) -> Figure:
-    """Fig. 14: D_MD and D_ML-GLE (Eq. 35) with 95 % CIs and D_GLE = α²/2 against temperature.
-    The three series are offset slightly in T so the error bars stay readable."""
+    """Fig. 14: D_MD and D_ML-GLE (Eq. 35) with 95 % CIs and D_GLE = α²/2 against temperature,
+    with its bootstrap 95 % CI where every row carries ``D_gle_ci95``. The series are offset
+    slightly in T so the error bars stay readable."""
     tab = _diffusion_table(rows)
     t = tab["temperature"]
     shift = 0.08 * (np.diff(t).min() if t.size > 1 and np.diff(t).min() > 0 else 0.1)
     fig, axes = _grid(1, 1, 4.8, 3.4)
     ax = axes[0, 0]
-    for key, dx, colour, label in (
-        ("D_md", -shift, MD_COLOUR, "MD"),
-        ("D_mlgle", shift, GEN_COLOUR, "ML-GLE"),
+    for key, dx, colour, label, marker in (
+        ("D_md", -shift, MD_COLOUR, "MD", "o"),
+        ("D_gle", 0.0, GLE_COLOUR, "GLE fit, α²/2", "s"),
+        ("D_mlgle", shift, GEN_COLOUR, "ML-GLE", "o"),
     ):
+        if f"{key}_ci95" not in tab:
+            ax.plot(t + dx, tab[key], marker, color=colour, label=label)
+            continue
         ci = tab[f"{key}_ci95"]
         err = np.stack([tab[key] - ci[:, 0], ci[:, 1] - tab[key]])
-        ax.errorbar(t + dx, tab[key], yerr=err, fmt="o", color=colour, capsize=3, label=label)
-    ax.plot(t, tab["D_gle"], "s", color=GLE_COLOUR, label="GLE fit, α²/2")
+        ax.errorbar(t + dx, tab[key], yerr=err, fmt=marker, color=colour, capsize=3, label=label)
     ax.set_xlabel("T [ε/k_B]")
     ax.set_ylabel("D [σ²/τ]")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
