@@ -1,4 +1,5 @@
-"""Tests of mlgle.loto: GLE parameters at an unseen temperature, the LOTO stages and table."""
+"""Tests of mlgle.loto and mlgle.report.loto: GLE parameters at an unseen temperature, the LOTO
+stages and table."""
 
 from __future__ import annotations
 
@@ -21,13 +22,12 @@ from mlgle.loto import (
     check_left_out,
     interpolate_gle,
     left_out_temperatures,
-    loto_metrics,
-    loto_table,
     main_loto,
     refit_gle,
 )
 from mlgle.modes import normal_modes
-from mlgle.store import TrajectoryMeta, write_json, write_modes
+from mlgle.report.loto import loto_metrics, loto_table
+from mlgle.store import StoreError, TrajectoryMeta, write_json, write_modes
 from mlgle.synthetic import rouse_chains
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,9 +209,6 @@ def test_stages_end_to_end(tmp_path, monkeypatch):
         b[n] -= gle[n]["beta"] / gle[n]["alpha"] * (z - z[0])
     np.testing.assert_allclose(b["interpolate"], b["refit"], atol=1e-3)
 
-    # Per-temperature evaluation summaries the report compares with.
-    for t in temps:
-        write_json(Path(f"eval/T{t!r}/summary.json"), _summary(t, 0.01, 0.011, 0.9))
     run("evaluate", "--leave-out", "1.25", "--generated", "gen/T1.25", "--out", "loto/T1.25",
         "--no-tracking")
     result = json.loads(Path("loto/T1.25/summary.json").read_text())
@@ -220,6 +217,15 @@ def test_stages_end_to_end(tmp_path, monkeypatch):
     d_md = np.mean(stats.msd(modes[1.25][:, :, 0].astype(np.float32).astype(float))[t] / (6 * t))
     assert result["D_md"] == pytest.approx(d_md, rel=1e-6)
     assert result["variants"]["refit"]["D_mlgle"] > 0 and result["gle"] == "interpolate"
+
+    # Per-temperature evaluation summaries the report compares with; one missing is named.
+    write_json(Path("eval/T1.0/summary.json"), _summary(1.0, 0.01, 0.011, 0.9))
+    with pytest.raises(StoreError, match=r"eval/T1.25/summary.json: missing; `mlgle evaluate`"):
+        run("report", "--loto", "loto", "--evaluations", "eval", "--out", "reports/loto",
+            "--no-tracking")
+    assert not Path("reports/loto").exists()
+    for t in temps:
+        write_json(Path(f"eval/T{t!r}/summary.json"), _summary(t, 0.01, 0.011, 0.9))
 
     run("report", "--loto", "loto", "--evaluations", "eval", "--out", "reports/loto",
         "--no-tracking")
