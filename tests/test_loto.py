@@ -26,7 +26,7 @@ from mlgle.loto import (
     refit_gle,
 )
 from mlgle.modes import normal_modes
-from mlgle.report.loto import loto_metrics, loto_table
+from mlgle.report.loto import draw_d_vs_t, loto_metrics, loto_table
 from mlgle.store import StoreError, TrajectoryMeta, write_json, write_modes
 from mlgle.synthetic import rouse_chains
 
@@ -151,6 +151,34 @@ def test_table_errors_are_relative_to_md():
     assert metrics["summary"] == pytest.approx(
         {"mare_per_T": 0.1, "mare_cond": 0.15, "mare_cond_refit": 0.05}
     )
+
+
+def test_d_vs_t_error_bars_are_the_cis_of_both_families():
+    from matplotlib.container import ErrorbarContainer
+
+    per_t = {t: _summary(t, d, 1.1 * d, 0.9) for t, d in ((1.5, 0.005), (1.0, 0.003))}
+    per_t[1.25] = _summary(1.25, 0.004, 0.0042, 0.9)
+    loto = {
+        **_summary(1.25, 0.004, 0.0046, 0.8),
+        "trained_on": [1.0, 1.5],
+        "variants": {
+            "interpolate": {"D_mlgle": 0.0046, "D_mlgle_ci95": [0.0044, 0.0048], "D_gle": 0.0041},
+            "refit": {"D_mlgle": 0.0038, "D_mlgle_ci95": [0.0036, 0.004], "D_gle": 0.0035},
+        },
+    }
+    ax = draw_d_vs_t([loto], per_t).axes[0]
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    ordered = [per_t[t] for t in (1.0, 1.25, 1.5)]
+    expected = [
+        ([r[key] for r in ordered], [r[f"{key}_ci95"] for r in ordered])
+        for key in ("D_md", "D_mlgle")
+    ] + [([0.0046], [[0.0044, 0.0048]]), ([0.0038], [[0.0036, 0.004]])]
+    assert len(bars) == 4 and "interpolated" in bars[2].get_label()
+    for bar, (values, cis) in zip(bars, expected, strict=True):
+        line, _, (segments,) = bar.lines
+        np.testing.assert_allclose(line.get_ydata(), values)
+        np.testing.assert_allclose([sorted(g[:, 1]) for g in segments.get_segments()], cis)
+    assert np.all(np.diff(bars[0].lines[0].get_xdata()) > 0)  # temperatures in order
 
 
 # --- stages end to end on Rouse chains ------------------------------------------------------

@@ -117,38 +117,21 @@ def draw_d_vs_t(loto: Sequence[Mapping], per_temperature: Mapping[float, Mapping
         ax.errorbar(np.asarray(xs) + dx * step, values, yerr=err, capsize=3, label=label, **style)
 
     rows = [per_temperature[t] for t in temps]
-    series(
-        temps,
-        [r["D_md"] for r in rows],
-        [r["D_md_ci95"] for r in rows],
-        -0.09,
-        "MD (long run)",
-        fmt="o",
-        color="0.15",
-    )
-    series(
-        temps,
-        [r["D_mlgle"] for r in rows],
-        [r["D_mlgle_ci95"] for r in rows],
-        -0.03,
-        "ML-GLE, per-temperature model",
-        fmt="s",
-        color="tab:blue",
-    )
+    for key, dx, label, style in (
+        ("D_md", -0.09, "MD (long run)", {"fmt": "o", "color": "0.15"}),
+        ("D_mlgle", -0.03, "ML-GLE, per-temperature model", {"fmt": "s", "color": "tab:blue"}),
+    ):
+        series(temps, [r[key] for r in rows], [r[f"{key}_ci95"] for r in rows], dx, label, **style)
     held = sorted(loto, key=lambda s: s["temperature"])
     xs = [s["temperature"] for s in held]
     for name, dx, style in (
         ("interpolate", 0.03, {"fmt": "D", "color": "tab:red"}),
         ("refit", 0.09, {"fmt": "D", "color": "tab:red", "mfc": "white"}),
     ):
-        series(
-            xs,
-            [s["variants"][name]["D_mlgle"] for s in held],
-            [s["variants"][name]["D_mlgle_ci95"] for s in held],
-            dx,
-            f"ML-GLE, conditioned, T unseen (α, β {VARIANT_LABELS[name]})",
-            **style,
-        )
+        variant = [s["variants"][name] for s in held]
+        label = f"ML-GLE, conditioned, T unseen (α, β {VARIANT_LABELS[name]})"
+        d = [v["D_mlgle"] for v in variant]
+        series(xs, d, [v["D_mlgle_ci95"] for v in variant], dx, label, **style)
     ax.set_xlabel("T [ε/k_B]")
     ax.set_ylabel("D [σ²/τ]")
     ax.set_title("C.o.M diffusion, leave-one-temperature-out (reduced LJ units)", fontsize=9)
