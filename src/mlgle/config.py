@@ -117,6 +117,7 @@ class TrainConfig:
     history: int = 64
     t_train: int = 1000
     t_val: int = 600
+    architecture: str = "mlp"
     hidden: tuple[int, ...] = (256, 256)
     latent: int = 12
     activation: str = "relu"
@@ -148,6 +149,7 @@ class TrainConfig:
             _positive(where, "train.hidden", h)
         _positive(where, "train.latent", self.latent)
         _choice(where, "train.activation", self.activation, ("relu", "gelu", "tanh", "silu", "elu"))
+        _choice(where, "train.architecture", self.architecture, ("mlp", "gru"))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{where}: train.dropout must be in [0, 1), got {self.dropout}")
         _positive(where, "train.batch_size", self.batch_size)

@@ -487,6 +487,11 @@ def fit_conditioned(
     if scales not in SCALES:
         raise ValueError(f"scales: expected one of {list(SCALES)}, got {scales!r}")
     config.check("train config")
+    if config.architecture != "mlp":
+        raise ValueError(
+            f"config.architecture: the conditioned model is built on the MLP (FiLM layers), "
+            f"got {config.architecture!r}; set train.architecture: mlp"
+        )
     shapes = {np.shape(d)[2:] for d in datasets}
     if len(shapes) != 1 or any(np.ndim(d) != 4 for d in datasets):
         raise ValueError(

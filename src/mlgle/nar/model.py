@@ -27,6 +27,7 @@ __all__ = [
     "FrozenNetworks",
     "GaussianParams",
     "ModeNetworks",
+    "check_arguments",
     "covariance",
     "gaussian_nll",
     "onednn_available",
@@ -67,6 +68,38 @@ def _linear_init(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple
     return weight.T, bias.unsqueeze(0)
 
 
+def check_arguments(
+    name: str,
+    modes: int,
+    history: int,
+    hidden: Sequence[int],
+    latent: int,
+    activation: str,
+    dropout: float,
+    seeds: Sequence[int] | None,
+) -> list[int]:
+    """Checks the constructor arguments every mode-network architecture shares; returns the
+    per-mode seeds (default 0..modes-1). Errors name ``name`` and the argument."""
+    if modes < 1:
+        raise ValueError(f"{name}: modes must be >= 1, got {modes}")
+    if history < 3:
+        raise ValueError(f"{name}: history must be >= 3 (frames need 3), got {history}")
+    if not hidden or any(h < 1 for h in hidden):
+        raise ValueError(f"{name}: hidden must list positive widths, got {hidden}")
+    if latent < 1:
+        raise ValueError(f"{name}: latent must be >= 1, got {latent}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+    seeds = list(range(modes)) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != modes:
+        raise ValueError(f"{name}: seeds must hold {modes} entries, got {len(seeds)}")
+    return seeds
+
+
 class ModeNetworks(nn.Module):
     """k independent per-mode MLPs held as one module with stacked weights (Secs. 3.1, 4.4).
 
@@ -80,6 +113,8 @@ class ModeNetworks(nn.Module):
     ``head_bias`` (modes, 1, 9). Default dtype float32 (``.double()`` works).
     """
 
+    architecture = "mlp"
+
     def __init__(
         self,
         modes: int,
@@ -91,23 +126,9 @@ class ModeNetworks(nn.Module):
         seeds: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if modes < 1:
-            raise ValueError(f"ModeNetworks: modes must be >= 1, got {modes}")
-        if history < 3:
-            raise ValueError(f"ModeNetworks: history must be >= 3 (frames need 3), got {history}")
-        if not hidden or any(h < 1 for h in hidden):
-            raise ValueError(f"ModeNetworks: hidden must list positive widths, got {hidden}")
-        if latent < 1:
-            raise ValueError(f"ModeNetworks: latent must be >= 1, got {latent}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"ModeNetworks: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"ModeNetworks: dropout must be in [0, 1), got {dropout}")
-        seeds = list(range(modes)) if seeds is None else [int(s) for s in seeds]
-        if len(seeds) != modes:
-            raise ValueError(f"ModeNetworks: seeds must hold {modes} entries, got {len(seeds)}")
+        seeds = check_arguments(
+            "ModeNetworks", modes, history, hidden, latent, activation, dropout, seeds
+        )
 
         self.modes = modes
         self.history = history
@@ -206,23 +227,26 @@ class FrozenNetworks:
     paper-shape network runs 1.8x faster). Its k x layers calls cost a fixed ~1 ms, so "auto"
     takes it from ONEDNN_MIN_BATCH samples on; it copies the weights when built, so later changes
     to the model are not seen. Backend "torch": the model's own batched forward with preallocated
-    layer outputs (any dtype and device). Either way dropout is off, as in eval mode, and the
-    returned tensors may be overwritten by the next call.
+    layer outputs (any dtype and device); the only backend for another architecture (e.g.
+    :class:`~mlgle.nar.sequence.GRUModeNetworks`, which allocates its outputs). Either way dropout
+    is off, as in eval mode, and the returned tensors may be overwritten by the next call.
     """
 
     ONEDNN_MIN_BATCH = 32
 
-    def __init__(self, model: ModeNetworks, batch: int, backend: str = "auto") -> None:
+    def __init__(self, model: nn.Module, batch: int, backend: str = "auto") -> None:
         if backend not in ("auto", "onednn", "torch"):
             raise ValueError(
                 f"FrozenNetworks: backend must be auto, onednn or torch, got {backend!r}"
             )
         weight = model.head_weight
-        eligible = weight.dtype == torch.float32 and weight.device.type == "cpu"
+        mlp = isinstance(model, ModeNetworks)
+        eligible = mlp and weight.dtype == torch.float32 and weight.device.type == "cpu"
         if backend == "onednn" and not (eligible and onednn_available()):
             raise ValueError(
-                "FrozenNetworks: backend 'onednn' needs float32 CPU weights and torch with "
-                f"oneDNN, got {weight.dtype} on {weight.device}"
+                "FrozenNetworks: backend 'onednn' needs ModeNetworks (MLP) with float32 CPU "
+                f"weights and torch with oneDNN, got {type(model).__name__} with {weight.dtype} "
+                f"on {weight.device}"
             )
         self.modes, self.history, self.batch, self.dtype = (
             model.modes,
@@ -234,7 +258,8 @@ class FrozenNetworks:
             backend == "auto" and eligible and onednn_available() and batch >= self.ONEDNN_MIN_BATCH
         )
         if not self._onednn:
-            self._model, self._buffers = model, model.layer_outputs(batch)
+            self._model = model
+            self._buffers = model.layer_outputs(batch) if mlp else None
             return
         self._act = None if model.activation == "relu" else model._act
         self._attr = "relu" if model.activation == "relu" else "none"

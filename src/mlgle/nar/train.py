@@ -1,6 +1,7 @@
 """Fit the k per-mode NAR networks at once (Secs. 3.1-3.3, 4.2, 4.4, Appendix C).
 
-All modes train together in one batched :class:`~mlgle.nar.model.ModeNetworks`: one shuffled
+All modes train together in one batched network, :class:`~mlgle.nar.model.ModeNetworks` (the
+paper's MLP) or :class:`~mlgle.nar.sequence.GRUModeNetworks` (``train.architecture``): one shuffled
 order of the training samples per epoch, shared by the modes; the loss is the sum over modes of
 each mode's batch-mean Gaussian NLL (Eq. 21), so every mode receives exactly its own gradient and,
 Adam being element-wise, k-mode training equals k separate one-mode trainings with the same seeds.
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 
 from mlgle.config import TrainConfig
 from mlgle.nar.model import ModeNetworks, gaussian_nll
+from mlgle.nar.sequence import GRUModeNetworks
 from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
 
 EVAL_BATCH = 4096
@@ -34,6 +36,11 @@ EVAL_BATCH = 4096
 
 _CHECKPOINT_FORMAT = "mlgle.nar.train.checkpoint/1"
 _MODEL_FORMAT = "mlgle.nar.train.TrainedModes/1"
+# train.architecture -> the mode-network class (same constructor, call and head).
+NETWORKS: dict[str, type[ModeNetworks] | type[GRUModeNetworks]] = {
+    "mlp": ModeNetworks,
+    "gru": GRUModeNetworks,
+}
 _RESUMABLE_CHANGES = frozenset({"epochs", "threads"})
 
 
@@ -66,7 +73,7 @@ class TrainedModes:
     ``config``: the :class:`~mlgle.config.TrainConfig` as a dict.
     """
 
-    model: ModeNetworks
+    model: ModeNetworks | GRUModeNetworks
     standardisation: Standardisation
     history: int
     train_nll: np.ndarray
@@ -78,6 +85,7 @@ class TrainedModes:
         """Write one torch file (tensors and plain data only), atomically."""
         payload = {
             "format": _MODEL_FORMAT,
+            "architecture": self.model.architecture,
             "model_config": self.model.config(),
             "state_dict": self.model.state_dict(),
             "standardisation": self.standardisation.to_dict(),
@@ -99,7 +107,7 @@ class TrainedModes:
                 f"{path}: not a saved TrainedModes (format {payload.get('format')!r}, expected "
                 f"{_MODEL_FORMAT!r})"
             )
-        model = ModeNetworks(**payload["model_config"])
+        model = NETWORKS[payload.get("architecture", "mlp")](**payload["model_config"])
         model.load_state_dict(payload["state_dict"])
         model.eval()
         return cls(
@@ -199,8 +207,8 @@ def fit_modes(
         "standardisation": standardisation.to_dict(),
     }
 
-    def build() -> tuple[ModeNetworks, WindowDataset, WindowDataset | None]:
-        model = ModeNetworks(
+    def build() -> tuple[nn.Module, WindowDataset, WindowDataset | None]:
+        model = NETWORKS[config.architecture](
             k,
             config.history,
             hidden=config.hidden,
