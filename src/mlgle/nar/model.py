@@ -140,7 +140,11 @@ class ModeNetworks(nn.Module):
         self._act = ACTIVATIONS[activation]
 
         widths = [3 * history, *self.hidden, latent]
-        per_mode = [self._init_mode(widths, torch.Generator().manual_seed(s)) for s in seeds]
+        self._stack([self._init_mode(widths, torch.Generator().manual_seed(s)) for s in seeds])
+
+    def _stack(self, per_mode: list[list[tuple[Tensor, Tensor]]]) -> None:
+        """Set ``weights``, ``biases``, ``head_weight``, ``head_bias`` from each mode's layers
+        (weight (in, out), bias (1, out)), stacked along a leading modes axis."""
         layers = list(zip(*per_mode, strict=True))  # per layer: tuple over modes of (w, b)
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([w for w, _ in layer])) for layer in layers[:-1]
@@ -172,6 +176,19 @@ class ModeNetworks(nn.Module):
             "seeds": list(self.seeds),
         }
 
+    def _check_window(self, x: Tensor) -> None:
+        """x must be (modes, batch, 3·history) in the parameters' dtype; errors name the class."""
+        name = type(self).__name__
+        if x.ndim != 3 or x.shape[0] != self.modes or x.shape[2] != 3 * self.history:
+            raise ValueError(
+                f"{name}.forward: x must have shape (modes={self.modes}, batch, "
+                f"3*history={3 * self.history}), got {tuple(x.shape)}"
+            )
+        if x.dtype != self.head_weight.dtype:
+            raise ValueError(
+                f"{name}.forward: x must have dtype {self.head_weight.dtype}, got {x.dtype}"
+            )
+
     def layer_outputs(self, batch: int) -> list[Tensor]:
         """Empty outputs of every layer, head last, (modes, batch, width), for ``forward(out=)``."""
         return [self.head_weight.new_empty(shape) for shape in self._output_shapes(batch)]
@@ -187,15 +204,7 @@ class ModeNetworks(nn.Module):
         instead of allocating fresh multi-MB outputs (their page faults cost the generation loop
         about a fifth of the network time); the returned tensors are views of the head's buffer.
         """
-        if x.ndim != 3 or x.shape[0] != self.modes or x.shape[2] != 3 * self.history:
-            raise ValueError(
-                f"ModeNetworks.forward: x must have shape (modes={self.modes}, batch, "
-                f"3*history={3 * self.history}), got {tuple(x.shape)}"
-            )
-        if x.dtype != self.head_weight.dtype:
-            raise ValueError(
-                f"ModeNetworks.forward: x must have dtype {self.head_weight.dtype}, got {x.dtype}"
-            )
+        self._check_window(x)
         layers = len(self.weights)
         if out is not None and [tuple(b.shape) for b in out] != self._output_shapes(x.shape[1]):
             raise ValueError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -71,27 +70,11 @@ class GRUModeNetworks(nn.Module):
         w_ih, w_hh, b_ih, b_hh = (torch.stack(p) for p in zip(*recurrent, strict=True))
         self.weight_ih, self.weight_hh = nn.Parameter(w_ih), nn.Parameter(w_hh)
         self.bias_ih, self.bias_hh = nn.Parameter(b_ih), nn.Parameter(b_hh)
-        layers = list(zip(*dense, strict=True))
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.stack([w for w, _ in layer])) for layer in layers[:-1]
-        )
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.stack([b for _, b in layer])) for layer in layers[:-1]
-        )
-        self.head_weight = nn.Parameter(torch.stack([w for w, _ in layers[-1]]))
-        self.head_bias = nn.Parameter(torch.stack([b for _, b in layers[-1]]))
+        ModeNetworks._stack(self, dense)
 
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-ready): ``GRUModeNetworks(**net.config())`` rebuilds it."""
-        return {
-            "modes": self.modes,
-            "history": self.history,
-            "hidden": list(self.hidden),
-            "latent": self.latent,
-            "activation": self.activation,
-            "dropout": self.dropout,
-            "seeds": list(self.seeds),
-        }
+    # The same constructor arguments, input checks and layer stacking as ModeNetworks.
+    config = ModeNetworks.config
+    _check_window = ModeNetworks._check_window
 
     def final_state(self, x: Tensor) -> Tensor:
         """The GRU state after the whole window: x (modes, batch, 3·history) -> (modes, batch, H).
@@ -120,16 +103,7 @@ class GRUModeNetworks(nn.Module):
     def forward(self, x: Tensor, out: Sequence[Tensor] | None = None) -> GaussianParams:
         """x (modes, batch, 3·history), the flattened rotated window -> GaussianParams (Eq. 22).
         ``out`` is accepted for ModeNetworks' signature and must be None (no buffers here)."""
-        if x.ndim != 3 or x.shape[0] != self.modes or x.shape[2] != 3 * self.history:
-            raise ValueError(
-                f"GRUModeNetworks.forward: x must have shape (modes={self.modes}, batch, "
-                f"3*history={3 * self.history}), got {tuple(x.shape)}"
-            )
-        if x.dtype != self.head_weight.dtype:
-            raise ValueError(
-                f"GRUModeNetworks.forward: x must have dtype {self.head_weight.dtype}, "
-                f"got {x.dtype}"
-            )
+        self._check_window(x)
         if out is not None:
             raise ValueError("GRUModeNetworks.forward: out buffers are not supported")
         h = self.final_state(x)
