@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mlgle.config import add_params_option, params_from_args
+
 STAGES: dict[str, str] = {
     "simulate": "run the Kremer-Grest melt in LAMMPS at one temperature (trajectory store)",
     "import": "bring an external trajectory (LAMMPS dump, DCD, NetCDF, meltBR .pt) into a store",
@@ -28,16 +30,6 @@ STAGES: dict[str, str] = {
 }
 
 
-def _add_params(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--params",
-        action="append",
-        type=Path,
-        default=None,
-        help="params file(s); later ones overlay earlier ones (default: params.yaml)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlgle",
@@ -47,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     p = sub.add_parser("simulate", help=STAGES["simulate"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--temperature", type=float, required=True, help="temperature in ε/k_B")
     p.add_argument("--out", type=Path, required=True, help="trajectory store to write")
     p.add_argument("--work-dir", type=Path, default=None, help="restart files (default <out>.work)")
@@ -64,30 +56,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", default="lj")
 
     p = sub.add_parser("modes", help=STAGES["modes"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--input", type=Path, required=True, help="trajectory store")
     p.add_argument("--out", type=Path, required=True, help="modes store to write")
 
     p = sub.add_parser("analyze-md", help=STAGES["analyze-md"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--modes", type=Path, required=True, help="modes store")
     p.add_argument("--trajectory", type=Path, default=None, help="trajectory store (Rg, bonds)")
     p.add_argument("--out", type=Path, required=True, help="report directory to write")
 
     p = sub.add_parser("fit-gle", help=STAGES["fit-gle"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--modes", type=Path, required=True, help="modes store")
     p.add_argument("--out", type=Path, required=True, help="GLE parameters (JSON) to write")
 
     p = sub.add_parser("train", help=STAGES["train"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--modes", type=Path, required=True, help="modes store")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
     p = sub.add_parser("generate", help=STAGES["generate"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--model", type=Path, required=True, help="model directory (mlgle train)")
     p.add_argument("--modes", type=Path, required=True, help="MD modes store (initial windows)")
     p.add_argument("--gle", type=Path, required=True, help="GLE parameters (mlgle fit-gle)")
@@ -95,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("evaluate", help=STAGES["evaluate"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--modes", type=Path, required=True, help="MD modes store")
     p.add_argument("--generated", type=Path, required=True, help="mlgle generate output")
     p.add_argument("--gle", type=Path, required=True, help="GLE parameters (mlgle fit-gle)")
@@ -103,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
     p = sub.add_parser("report", help=STAGES["report"])
-    _add_params(p)
+    add_params_option(p)
     p.add_argument("--evaluations", type=Path, required=True, help="holds T<T>/ per temperature")
     p.add_argument("--models", type=Path, required=True, help="holds T<T>/ per temperature")
     p.add_argument("--md-reports", type=Path, default=Path("reports/md"), help="T<T>/ each")
@@ -127,12 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _params(args: argparse.Namespace):
-    from mlgle.config import load_params
-
-    return load_params(*(args.params or [Path("params.yaml")]))
-
-
 def _dispatch(args: argparse.Namespace) -> None:
     from mlgle import stages
     from mlgle.loto import main_loto
@@ -140,7 +126,7 @@ def _dispatch(args: argparse.Namespace) -> None:
 
     handlers: dict[str, Callable[[], object]] = {
         "simulate": lambda: stages.simulate(
-            _params(args), args.temperature, args.out, args.work_dir, not args.no_progress
+            params_from_args(args), args.temperature, args.out, args.work_dir, not args.no_progress
         ),
         "import": lambda: stages.import_data(
             args.paths,
@@ -152,22 +138,27 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.beads,
             args.units,
         ),
-        "modes": lambda: stages.modes(_params(args), args.input, args.out),
+        "modes": lambda: stages.modes(params_from_args(args), args.input, args.out),
         "analyze-md": lambda: stages.analyze_md(
-            _params(args), args.modes, args.trajectory, args.out
+            params_from_args(args), args.modes, args.trajectory, args.out
         ),
-        "fit-gle": lambda: stages.fit_gle(_params(args), args.modes, args.out),
+        "fit-gle": lambda: stages.fit_gle(params_from_args(args), args.modes, args.out),
         "train": lambda: stages.train(
-            _params(args), args.modes, args.out, not args.no_progress, not args.no_tracking
+            params_from_args(args), args.modes, args.out, not args.no_progress, not args.no_tracking
         ),
         "generate": lambda: stages.generate(
-            _params(args), args.model, args.modes, args.gle, args.out, not args.no_progress
+            params_from_args(args), args.model, args.modes, args.gle, args.out, not args.no_progress
         ),
         "evaluate": lambda: stages.evaluate(
-            _params(args), args.modes, args.generated, args.gle, args.out, not args.no_tracking
+            params_from_args(args),
+            args.modes,
+            args.generated,
+            args.gle,
+            args.out,
+            not args.no_tracking,
         ),
         "report": lambda: stages.report(
-            _params(args),
+            params_from_args(args),
             args.evaluations,
             args.models,
             args.md_reports,

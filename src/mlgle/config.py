@@ -7,6 +7,7 @@ overlays the base file key by key.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -376,3 +377,19 @@ def _at_least(where: str, key: str, value: int, minimum: int) -> None:
 def _choice(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{where}: '{key}' must be one of {list(allowed)}, got {value!r}")
+
+
+def add_params_option(parser: argparse.ArgumentParser) -> None:
+    """``--params FILE`` (repeatable; later files overlay earlier ones) for a stage's parser."""
+    parser.add_argument(
+        "--params",
+        action="append",
+        type=Path,
+        default=None,
+        help="params file(s); later ones overlay earlier ones (default: params.yaml)",
+    )
+
+
+def params_from_args(args: argparse.Namespace) -> Params:
+    """The params named by :func:`add_params_option` (default ``params.yaml``), validated."""
+    return load_params(*(args.params or [Path("params.yaml")]))

@@ -30,11 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 import scipy.optimize
 
 from mlgle import stats
-from mlgle.config import ConfigError, Params, TrainConfig, load_params
+from mlgle.config import (
+    ConfigError,
+    Params,
+    TrainConfig,
+    add_params_option,
+    params_from_args,
+)
 from mlgle.gle import GLEFit, GLEModel
 from mlgle.nar.conditioned import CONDITIONINGS, SCALES, interpolate_log
 from mlgle.store import atomic_dir, open_modes, temperature_tag, write_json
@@ -237,6 +242,7 @@ def train(
     the next t_val validate, as ``mlgle train``). Writes ``out/model.pt``, ``out/nll.csv`` and
     ``out/summary.json``; a checkpoint beside ``out`` makes a killed run resumable."""
     from mlgle.nar.conditioned import fit_conditioned
+    from mlgle.stages import write_training
 
     temps = check_left_out(params, left_out)
     config = settings.train_config(params)
@@ -275,39 +281,14 @@ def train(
             logger = EpochLogger(run, mode_ids)
             fitted = fit(logger)
             logger.close(fitted.best_epoch, fitted.val_nll[fitted.best_epoch, np.arange(k)])
-            _write_model(out, fitted, mode_ids, {**info, "seconds": time.perf_counter() - start})
+            write_training(out, fitted, mode_ids, {**info, "seconds": time.perf_counter() - start})
             run.log_artifact(out / "nll.csv")
             run.log_artifact(out / "summary.json")
     else:
         fitted = fit()
-        _write_model(out, fitted, mode_ids, {**info, "seconds": time.perf_counter() - start})
+        write_training(out, fitted, mode_ids, {**info, "seconds": time.perf_counter() - start})
     checkpoint.unlink(missing_ok=True)
     return out
-
-
-def _write_model(out: Path, fitted, mode_ids: list[int], info: dict[str, Any]) -> None:
-    epochs, k = fitted.val_nll.shape
-    curves = pl.DataFrame(
-        {
-            "epoch": np.repeat(np.arange(epochs), k),
-            "mode": np.tile(mode_ids, epochs),
-            "train_nll": fitted.train_nll.reshape(-1),
-            "val_nll": fitted.val_nll.reshape(-1),
-        }
-    )
-    with atomic_dir(out) as tmp:
-        fitted.save(tmp / "model.pt")
-        curves.write_csv(tmp / "nll.csv")
-        write_json(
-            tmp / "summary.json",
-            {
-                **info,
-                "modes": mode_ids,
-                "best_epoch": [int(e) for e in fitted.best_epoch],
-                "best_val_nll": [float(v) for v in fitted.val_nll[fitted.best_epoch, np.arange(k)]],
-                "epochs_run": int(epochs),
-            },
-        )
 
 
 def _initial(
@@ -495,13 +476,7 @@ def add_loto_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
     def action(name: str, help: str, *, left_out: bool = True) -> argparse.ArgumentParser:
         p = actions.add_parser(name, help=help)
-        p.add_argument(
-            "--params",
-            action="append",
-            type=Path,
-            default=None,
-            help="params file(s); later ones overlay earlier ones (default: params.yaml)",
-        )
+        add_params_option(p)
         if left_out:
             p.add_argument("--leave-out", type=float, required=True, help="T* left out")
         return p
@@ -534,7 +509,7 @@ def add_loto_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 def main_loto(args: argparse.Namespace) -> None:
     """Run the ``mlgle loto`` action parsed by :func:`add_loto_parser`."""
-    params = load_params(*(args.params or [Path("params.yaml")]))
+    params = params_from_args(args)
     settings = LotoSettings.from_params(params)
     action = args.loto_action
     if action == "train":

@@ -116,8 +116,6 @@ def train(params: Params, modes_store: Path, out: Path, progress: bool, tracking
     Writes ``out/model.pt``, ``out/nll.csv`` (Fig. 7 curves) and ``out/summary.json``.
     A checkpoint beside ``out`` lets a killed run resume; it is removed on success.
     """
-    import polars as pl
-
     from mlgle.nar.train import fit_modes
 
     z, meta = load_modes(modes_store)
@@ -146,35 +144,41 @@ def train(params: Params, modes_store: Path, out: Path, progress: bool, tracking
             trained = fit(logger)
             best_val = trained.val_nll[trained.best_epoch, np.arange(k)]
             logger.close(trained.best_epoch, best_val)
-            result = _write_training(out, trained, meta, mode_ids, pl)
+            result = write_training(out, trained, mode_ids, {"temperature": meta.temperature})
             run.log_artifact(result / "model.pt")
             run.log_artifact(result / "nll.csv")
     else:
-        result = _write_training(out, fit(), meta, mode_ids, pl)
+        result = write_training(out, fit(), mode_ids, {"temperature": meta.temperature})
     checkpoint.unlink(missing_ok=True)
     return result
 
 
-def _write_training(out: Path, trained, meta: TrajectoryMeta, mode_ids: list[int], pl) -> Path:
-    epochs, k = trained.val_nll.shape
+def write_training(out: Path, fitted, mode_ids: list[int], info: dict) -> Path:
+    """A model directory, atomically: ``model.pt`` (``fitted.save``), ``nll.csv`` (train and
+    validation NLL per epoch and mode, Fig. 7) and ``summary.json`` (``info`` then the modes, best
+    epoch and best validation NLL per mode, epochs run). ``fitted`` is a TrainedModes or
+    ConditionedModes (curves ``(epochs, k)``, best_epoch ``(k,)``)."""
+    import polars as pl
+
+    epochs, k = fitted.val_nll.shape
     curves = pl.DataFrame(
         {
             "epoch": np.repeat(np.arange(epochs), k),
             "mode": np.tile(mode_ids, epochs),
-            "train_nll": trained.train_nll.reshape(-1),
-            "val_nll": trained.val_nll.reshape(-1),
+            "train_nll": fitted.train_nll.reshape(-1),
+            "val_nll": fitted.val_nll.reshape(-1),
         }
     )
-    best_val = trained.val_nll[trained.best_epoch, np.arange(k)]
+    best_val = fitted.val_nll[fitted.best_epoch, np.arange(k)]
     with atomic_dir(out) as tmp:
-        trained.save(tmp / "model.pt")
+        fitted.save(tmp / "model.pt")
         curves.write_csv(tmp / "nll.csv")
         write_json(
             tmp / "summary.json",
             {
-                "temperature": meta.temperature,
+                **info,
                 "modes": mode_ids,
-                "best_epoch": [int(e) for e in trained.best_epoch],
+                "best_epoch": [int(e) for e in fitted.best_epoch],
                 "best_val_nll": [float(v) for v in best_val],
                 "epochs_run": int(epochs),
             },

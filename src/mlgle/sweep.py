@@ -85,7 +85,7 @@ import scipy.stats
 from optuna.trial import TrialState
 
 from mlgle import stats
-from mlgle.config import Params, TrainConfig
+from mlgle.config import Params, TrainConfig, add_params_option, params_from_args
 from mlgle.gle import GLEFit
 from mlgle.store import open_modes, read_meta, temperature_tag
 
@@ -1180,13 +1180,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
         default=Path("reports/sweeps"),
         help="tables, figure and default journal (default reports/sweeps)",
     )
-    p.add_argument(
-        "--params",
-        action="append",
-        type=Path,
-        default=None,
-        help="params file(s); later ones overlay earlier ones (default: params.yaml)",
-    )
+    add_params_option(p)
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument(
         "--requeue-running",
@@ -1198,13 +1192,11 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 
 def main_sweep(args: argparse.Namespace) -> None:
     """Entry point of ``mlgle sweep``: run the study, print where the results went."""
-    from mlgle.config import load_params
-
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     _log.addHandler(handler)
     _log.setLevel(logging.INFO)
-    params = load_params(*(args.params or [Path("params.yaml")]))
+    params = params_from_args(args)
     table = run_study(
         params,
         args.study,

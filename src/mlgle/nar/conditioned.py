@@ -55,12 +55,11 @@ from mlgle.config import TrainConfig
 from mlgle.nar.generate import generate_modes
 from mlgle.nar.model import GaussianParams, ModeNetworks
 from mlgle.nar.train import (
-    CheckpointError,
     EpochReport,
-    _atomic_save,
-    _load,
     evaluate_nll,
     fit_networks,
+    load_fitted,
+    save_fitted,
 )
 from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
 
@@ -410,43 +409,18 @@ class ConditionedModes:
 
     def save(self, path: str | Path) -> None:
         """One torch file (tensors and plain data only), written atomically."""
-        _atomic_save(
-            {
-                "format": _MODEL_FORMAT,
-                "model_config": self.model.config(),
-                "state_dict": self.model.state_dict(),
-                "scales": self.scales.to_dict(),
-                "history": int(self.history),
-                "train_nll": torch.as_tensor(self.train_nll, dtype=torch.float64),
-                "val_nll": torch.as_tensor(self.val_nll, dtype=torch.float64),
-                "best_epoch": torch.as_tensor(self.best_epoch, dtype=torch.int64),
-                "config": dict(self.config),
-            },
-            Path(path),
-        )
+        save_fitted(path, _MODEL_FORMAT, self, scales=self.scales.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> ConditionedModes:
         """Read a file written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        path = Path(path)
-        payload = _load(path)
-        if payload.get("format") != _MODEL_FORMAT:
-            raise CheckpointError(
-                f"{path}: not a saved ConditionedModes (format {payload.get('format')!r}, "
-                f"expected {_MODEL_FORMAT!r})"
-            )
-        model = ConditionedModeNetworks(**payload["model_config"])
-        model.load_state_dict(payload["state_dict"])
-        model.eval()
-        return cls(
-            model=model,
-            scales=ScaleTable.from_dict(payload["scales"]),
-            history=int(payload["history"]),
-            train_nll=payload["train_nll"].numpy(),
-            val_nll=payload["val_nll"].numpy(),
-            best_epoch=payload["best_epoch"].numpy(),
-            config=dict(payload["config"]),
+        payload, fitted = load_fitted(
+            path,
+            _MODEL_FORMAT,
+            "ConditionedModes",
+            lambda p: ConditionedModeNetworks(**p["model_config"]),
         )
+        return cls(scales=ScaleTable.from_dict(payload["scales"]), **fitted)
 
 
 def _normalisation(features: np.ndarray) -> tuple[list[float], list[float]]:

@@ -83,42 +83,68 @@ class TrainedModes:
 
     def save(self, path: str | Path) -> None:
         """Write one torch file (tensors and plain data only), atomically."""
-        payload = {
-            "format": _MODEL_FORMAT,
-            "architecture": self.model.architecture,
-            "model_config": self.model.config(),
-            "state_dict": self.model.state_dict(),
-            "standardisation": self.standardisation.to_dict(),
-            "history": int(self.history),
-            "train_nll": torch.as_tensor(self.train_nll, dtype=torch.float64),
-            "val_nll": torch.as_tensor(self.val_nll, dtype=torch.float64),
-            "best_epoch": torch.as_tensor(self.best_epoch, dtype=torch.int64),
-            "config": dict(self.config),
-        }
-        _atomic_save(payload, Path(path))
+        save_fitted(
+            path,
+            _MODEL_FORMAT,
+            self,
+            architecture=self.model.architecture,
+            standardisation=self.standardisation.to_dict(),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedModes:
         """Read a file written by :meth:`save` with ``torch.load(weights_only=True)``."""
-        path = Path(path)
-        payload = _load(path)
-        if payload.get("format") != _MODEL_FORMAT:
-            raise CheckpointError(
-                f"{path}: not a saved TrainedModes (format {payload.get('format')!r}, expected "
-                f"{_MODEL_FORMAT!r})"
-            )
-        model = NETWORKS[payload.get("architecture", "mlp")](**payload["model_config"])
-        model.load_state_dict(payload["state_dict"])
-        model.eval()
-        return cls(
-            model=model,
-            standardisation=Standardisation.from_dict(payload["standardisation"]),
-            history=int(payload["history"]),
-            train_nll=payload["train_nll"].numpy(),
-            val_nll=payload["val_nll"].numpy(),
-            best_epoch=payload["best_epoch"].numpy(),
-            config=dict(payload["config"]),
+        payload, fitted = load_fitted(
+            path,
+            _MODEL_FORMAT,
+            "TrainedModes",
+            lambda p: NETWORKS[p.get("architecture", "mlp")](**p["model_config"]),
         )
+        return cls(standardisation=Standardisation.from_dict(payload["standardisation"]), **fitted)
+
+
+def save_fitted(path: str | Path, format: str, fitted: Any, **extra: Any) -> None:
+    """Save a fitted model bundle atomically: ``fitted`` carries ``model`` (with ``config()``),
+    ``history``, ``train_nll``, ``val_nll`` ``(epochs, k)``, ``best_epoch`` ``(k,)`` and
+    ``config``; ``extra`` adds plain entries (the standardisation, the architecture, ...)."""
+    payload = {
+        "format": format,
+        "model_config": fitted.model.config(),
+        "state_dict": fitted.model.state_dict(),
+        **extra,
+        "history": int(fitted.history),
+        "train_nll": torch.as_tensor(fitted.train_nll, dtype=torch.float64),
+        "val_nll": torch.as_tensor(fitted.val_nll, dtype=torch.float64),
+        "best_epoch": torch.as_tensor(fitted.best_epoch, dtype=torch.int64),
+        "config": dict(fitted.config),
+    }
+    _atomic_save(payload, Path(path))
+
+
+def load_fitted(
+    path: str | Path, format: str, kind: str, build: Callable[[dict[str, Any]], nn.Module]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a bundle of :func:`save_fitted` whose format must be ``format`` (else a
+    CheckpointError naming ``kind``); ``build(payload)`` makes the empty model. Returns the raw
+    payload and the shared fields (model in eval mode with its weights, history, curves, config).
+    """
+    path = Path(path)
+    payload = _load(path)
+    if payload.get("format") != format:
+        raise CheckpointError(
+            f"{path}: not a saved {kind} (format {payload.get('format')!r}, expected {format!r})"
+        )
+    model = build(payload)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return payload, {
+        "model": model,
+        "history": int(payload["history"]),
+        "train_nll": payload["train_nll"].numpy(),
+        "val_nll": payload["val_nll"].numpy(),
+        "best_epoch": payload["best_epoch"].numpy(),
+        "config": dict(payload["config"]),
+    }
 
 
 @dataclass
