@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from nar_fixtures import TINY
+from nar_fixtures import stationary_ar1 as ar1
 
 from mlgle.config import TrainConfig
 from mlgle.nar.conditioned import (
@@ -24,40 +26,7 @@ from mlgle.nar.train import fit_modes
 from mlgle.nar.windows import Standardisation, WindowDataset
 from mlgle.stats import acf, melard_roy_band
 
-TINY = TrainConfig(
-    history=4,
-    t_train=40,
-    t_val=20,
-    hidden=(16, 16),
-    latent=4,
-    batch_size=32,
-    lr=3e-3,
-    epochs=3,
-    patience=0,
-    threads=1,
-    seed=11,
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def ar1(a: np.ndarray, sigma: np.ndarray, frames: int, chains: int, seed: int) -> np.ndarray:
-    """Stationary isotropic 3D AR(1) per mode, z_t = a z_{t-1} + √(1-a²) σ ξ: (frames, chains,
-    k, 3) with ACF a^t and variance σ² per component."""
-    a, sigma = np.asarray(a, dtype=float), np.asarray(sigma, dtype=float)
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(size=(frames, chains, a.size, 3)) * (np.sqrt(1 - a**2) * sigma)[:, None]
-    z = np.empty_like(noise)
-    z[0] = rng.normal(size=(chains, a.size, 3)) * sigma[:, None]
-    for t in range(1, frames):  # inherently sequential
-        z[t] = a[:, None] * z[t - 1] + noise[t]
-    return z
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def relaxation(temperature: float) -> tuple[np.ndarray, np.ndarray]:

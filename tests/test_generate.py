@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nar_fixtures import stationary_ar1
 from scipy.spatial.transform import Rotation
 
 from mlgle.config import TrainConfig
@@ -22,13 +23,7 @@ from mlgle.stats import acf, melard_roy_band, msd_per_trajectory
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the per-step tensors are small, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_model(k: int = 3, m: int = 8, dropout: float = 0.0) -> ModeNetworks:
@@ -63,18 +58,6 @@ def _analytic_model(history: int, coefficient, log_d, lower) -> ModeNetworks:
         model.head_bias[:, 0, 3:6] = torch.tensor(np.broadcast_to(lower, (k, 3)))
         model.head_bias[:, 0, 6:9] = torch.tensor(np.broadcast_to(log_d, (k, 3)))
     return model
-
-
-def _ar1(a: np.ndarray, sigma: np.ndarray, frames: int, chains: int, seed: int) -> np.ndarray:
-    """Stationary isotropic 3D AR(1) per mode, z_t = a z_{t-1} + √(1-a²) σ ξ: (frames, chains,
-    k, 3), ACF a^t."""
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(size=(frames, chains, a.size, 3)) * (np.sqrt(1 - a**2) * sigma)[:, None]
-    z = np.empty_like(noise)
-    z[0] = rng.normal(size=(chains, a.size, 3)) * sigma[:, None]
-    for t in range(1, frames):
-        z[t] = a[:, None] * z[t - 1] + noise[t]
-    return z
 
 
 def _band_share(x: np.ndarray, a: float, lags: int, n_samples: int) -> float:
@@ -200,7 +183,7 @@ def test_linear_gaussian_model_reproduces_ar1_acf():
     ratio = np.sqrt(2 * (1 - a))  # σ_Δz/σ_z of an AR(1)
     noise = np.sqrt(1 - a**2) / ratio  # stationary standardised variance 1
     model = _analytic_model(m, (a - 1) / ratio, log_d=2 * np.log(noise)[:, None], lower=0.0)
-    initial = _ar1(a, sigma_z, m, 240, seed=2)
+    initial = stationary_ar1(a, sigma_z, m, 240, seed=2)
     out = generate_modes(
         model, sigma_z, ratio * sigma_z, initial, 1000, seed=8, progress=False, dtype=F64
     )
@@ -219,7 +202,7 @@ def test_trained_model_reproduces_ar1_acf():
     # generated sample adds little noise. Lags up to 3 relaxation times, >= 95 % inside (8/8
     # training seeds gave 100 % when this was written); a ± 0.03 must fall outside.
     a, sigma = np.array([0.8, 0.9]), np.array([1.0, 3.0])
-    md = _ar1(a, sigma, 600, 64, seed=0)
+    md = stationary_ar1(a, sigma, 600, 64, seed=0)
     config = TrainConfig(
         history=4,
         t_train=400,

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from nar_fixtures import stationary_ar1
 
 from mlgle.config import ConfigError, TrainConfig
 from mlgle.nar.conditioned import fit_conditioned
@@ -62,18 +63,8 @@ def test_bad_arguments_are_named():
         config.check("params.yaml")
 
 
-def _ar1_modes(frames: int, chains: int, k: int, seed: int) -> np.ndarray:
-    """Independent AR(1) modes z_t = a z_{t-1} + noise, a per mode, (frames, chains, k, 3)."""
-    rng = np.random.default_rng(seed)
-    a = np.linspace(0.6, 0.9, k)[:, None]
-    z = np.zeros((frames, chains, k, 3))
-    for t in range(1, frames):
-        z[t] = a * z[t - 1] + rng.standard_normal((chains, k, 3))
-    return z
-
-
 def test_gru_architecture_trains_saves_loads_and_generates(tmp_path):
-    modes = _ar1_modes(400, 12, 2, seed=3)
+    modes = stationary_ar1([0.6, 0.9], [1.0, 1.0], 400, 12, seed=3)
     config = TrainConfig(
         history=4, t_train=250, t_val=120, architecture="gru", hidden=(8,), latent=4,
         batch_size=64, lr=3e-3, epochs=6, patience=0, threads=1, seed=5,
@@ -101,4 +92,4 @@ def test_gru_architecture_trains_saves_loads_and_generates(tmp_path):
 def test_the_conditioned_model_refuses_the_gru():
     config = TrainConfig(history=4, t_train=50, t_val=20, architecture="gru", hidden=(4,))
     with pytest.raises(ValueError, match=r"config\.architecture: the conditioned model"):
-        fit_conditioned([_ar1_modes(80, 2, 1, 0)], [1.0], config)
+        fit_conditioned([stationary_ar1([0.8], [1.0], 80, 2, 0)], [1.0], config)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from nar_fixtures import TINY
 
 from mlgle.config import TrainConfig
 from mlgle.nar.model import covariance
@@ -19,20 +20,6 @@ from mlgle.nar.train import (
     fit_modes,
 )
 from mlgle.nar.windows import WindowDataset, split_modes
-
-TINY = TrainConfig(
-    history=4,
-    t_train=40,
-    t_val=20,
-    hidden=(16, 16),
-    latent=4,
-    batch_size=32,
-    lr=3e-3,
-    epochs=3,
-    patience=0,
-    threads=1,
-    seed=11,
-)
 
 
 def ar1(frames: int, chains: int, a: np.ndarray, s: np.ndarray, seed: int) -> np.ndarray:
