@@ -36,7 +36,7 @@ bench-e2e: install
 	$(BIN)/python -m benchmarks.end_to_end --out reports
 
 readme-results: install
-	$(BIN)/python -m mlgle.report.readme
+	$(BIN)/python -m mlgle.pipeline.readme
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,8 +1,8 @@
 """End to end at the paper's 1 % ratio (``make bench-e2e``): the ML-GLE route against MD to T_sim.
 
 At one temperature (the first of params.yaml) with the default params, wall-clock of every stage
-of the ML-GLE route, each run through the pipeline's own stage code on this machine's default
-resources (md.ranks MPI ranks, train.threads torch threads):
+of the ML-GLE route, each run through the pipeline's own stage code (``mlgle.pipeline``) on this
+machine's default resources (md.ranks MPI ranks, train.threads torch threads):
 
 1. MD: push-off, equilibration and T_train + T_val frames of production (``melt.simulate``);
 2. normal modes; 3. GLE fit with its bootstrap CI; 4. NAR training (train.epochs, patience);
@@ -34,9 +34,13 @@ import numpy as np
 from benchmarks.common import load_report, machine, timed, write_report
 from benchmarks.md_cost import loop_times
 from benchmarks.report import targets, write_markdown
-from mlgle import stages, stats
+from mlgle import stats
 from mlgle.config import Params, load_params
 from mlgle.md.melt import simulate
+from mlgle.pipeline.fit_gle import fit_gle
+from mlgle.pipeline.generate import generate
+from mlgle.pipeline.modes import modes
+from mlgle.pipeline.train import train
 from mlgle.store import open_modes, temperature_tag
 
 PAPER_T_TRAIN = 1000
@@ -166,12 +170,12 @@ def run(params: Params, t_sim: int, reference: Path | None, work: Path) -> dict[
         ),
     )
     md = _md_rates(paths["md.work"], start, md_frames, route.md)
-    stage("modes", lambda: stages.modes(route, paths["md"], paths["modes"]))
-    fit = stage("gle_fit", lambda: stages.fit_gle(route, paths["modes"], gle_json))
-    stage("train", lambda: stages.train(route, paths["modes"], paths["models"], False, False))
+    stage("modes", lambda: modes(route, paths["md"], paths["modes"]))
+    fit = stage("gle_fit", lambda: fit_gle(route, paths["modes"], gle_json))
+    stage("train", lambda: train(route, paths["modes"], paths["models"], False, False))
     stage(
         "generate",
-        lambda: stages.generate(
+        lambda: generate(
             route, paths["models"], paths["modes"], gle_json, paths["generated"], False
         ),
     )

@@ -1,4 +1,5 @@
-"""GLE fit (Eqs. 26-27) and C.o.M generation (Eq. 13) on exact Rouse chains with known answers.
+"""GLE fit (Eqs. 26-27) and C.o.M generation (Eq. 13) on exact Rouse chains with known answers;
+α, β at an unseen temperature (interpolated in 1/T, or Eq. 27 refit).
 
 Statistical tolerances: chains are independent, so the standard error (SE) of a chain-averaged
 quantity is the chain-to-chain standard deviation / sqrt(chains); checks allow 5 SE.
@@ -9,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlgle.gle import GLEFit, GLEModel, bootstrap_diffusion
+from mlgle.gle import (
+    GLEFit,
+    GLEModel,
+    bootstrap_diffusion,
+    brownian_rng,
+    com_msd_1d,
+    interpolate_gle,
+    mode_msd_1d,
+    refit_gle,
+    solve_eq27,
+)
 from mlgle.modes import normal_modes
 from mlgle.stats import msd, msd_per_trajectory
 from mlgle.synthetic import rouse_chains, rouse_diffusion
@@ -218,3 +229,66 @@ def test_bad_generate_and_model_input(ou_modes: np.ndarray) -> None:
         model.generate_com(ou_modes, rng, x0=np.zeros(3))
     with pytest.raises(ValueError, match="mode_msd_1d"):
         model.msd_model(np.zeros((5, 3)), np.arange(5.0))
+
+
+def test_eq27_pieces_are_the_1d_msds_and_the_nnls(
+    rouse: tuple[np.ndarray, np.ndarray, float],
+) -> None:
+    """com_msd_1d, mode_msd_1d and solve_eq27 are what GLEFit solves: same α, β to rounding."""
+    com, modes, dt = rouse
+    frames, chains = modes.shape[:2]
+    lags = (1, 32, 64)
+    y = com_msd_1d(com, lags)
+    s = mode_msd_1d(modes, lags)
+    np.testing.assert_allclose(y, msd(com)[list(lags)] / 3, rtol=1e-12)
+    flat = modes.reshape(frames, chains, -1)
+    np.testing.assert_allclose(s, msd(flat)[list(lags)] / 3, rtol=1e-12)
+    alpha, beta = solve_eq27(np.array(lags) * dt, y, s)
+    model = GLEFit(points=lags).fit(com, modes, dt)
+    assert (alpha, beta) == pytest.approx((model.alpha, model.beta), rel=1e-9)
+    assert alpha >= 0 and beta >= 0
+
+
+def test_brownian_path_rule_is_seed_plus_one(ou_modes: np.ndarray) -> None:
+    model = GLEModel(alpha=0.7, beta=0.0, dt=0.5, points=(1, 2), k=2)
+    modes = ou_modes[:, :, :2]
+    np.testing.assert_array_equal(
+        model.generate_com(modes, brownian_rng(99)),
+        model.generate_com(modes, np.random.default_rng(100)),
+    )
+
+
+# --- α, β at an unseen temperature ---------------------------------------------------------
+
+
+def test_interpolated_gle_is_exact_at_nodes_and_arrhenius_between() -> None:
+    fits = {
+        1.0: GLEModel(0.08, 0.9, 1.0, (1, 32, 64), 12),
+        1.5: GLEModel(0.11, 0.7, 1.0, (1, 32, 64), 12),
+    }
+    assert interpolate_gle(fits, 1.5) == fits[1.5]
+    # D = α²/2 of Arrhenius form D = A exp(-E/T) through both fits is reproduced at T = 1.25.
+    d1, d2 = fits[1.0].diffusion, fits[1.5].diffusion
+    energy = np.log(d2 / d1) / (1 / 1.0 - 1 / 1.5)
+    expected = d1 * np.exp(-energy * (1 / 1.25 - 1 / 1.0))
+    assert interpolate_gle(fits, 1.25).diffusion == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="outside the training values"):
+        interpolate_gle(fits, 1.6)
+    with pytest.raises(ValueError, match="differ"):
+        interpolate_gle({**fits, 2.0: GLEModel(0.1, 0.5, 1.0, (1, 16, 32), 12)}, 1.25)
+
+
+def test_refit_recovers_alpha_beta_when_the_com_msd_is_arrhenius() -> None:
+    # y_T(t) = A(T) (α0² t + β0² s(t)) with A(T) = exp(-2/T) and the same mode MSD s(t) at every
+    # T: interpolating log y in 1/T is exact, so Eq. 27 at T* must return α² = A(T*) α0²,
+    # β² = A(T*) β0² to rounding.
+    lags = (1, 32, 64)
+    s = np.array([0.05, 0.6, 0.9])
+    alpha0, beta0 = 0.3, 1.2
+    y = {t: np.exp(-2 / t) * (alpha0**2 * np.array(lags) + beta0**2 * s) for t in (1.0, 1.5)}
+    fit = refit_gle(y, s, 1.25, lags, 1.0, 12)
+    scale = np.exp(-2 / 1.25)
+    assert fit.alpha**2 == pytest.approx(scale * alpha0**2, rel=1e-9)
+    assert fit.beta**2 == pytest.approx(scale * beta0**2, rel=1e-9)
+    with pytest.raises(ValueError, match="modes_msd"):
+        refit_gle(y, s[:2], 1.25, lags, 1.0, 12)

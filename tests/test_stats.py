@@ -1,5 +1,5 @@
 """Tests for mlgle.stats: MSD / ACF (Eq. 36), Mélard-Roy band (Eq. 34), D (Eq. 35), local slope,
-exponential and Kohlrausch fits (Eq. 33)."""
+MARE, interpolation in 1/T, exponential and Kohlrausch fits (Eq. 33)."""
 
 from __future__ import annotations
 
@@ -314,6 +314,57 @@ def test_local_slope_bad_input() -> None:
         stats.local_slope(np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="dt"):
         stats.local_slope(np.arange(5.0), dt=-1.0)
+
+
+def test_local_slope_on_log_spaced_lags_of_a_power_law_is_exact() -> None:
+    lags = stats.log_lags(1000, count=40)
+    assert lags[0] == 1 and lags[-1] == 999 and np.all(np.diff(lags) > 0)
+    t = np.arange(1000.0)
+    slope = stats.local_slope(3.0 * t**0.7, dt=0.5, lags=lags)
+    assert slope.shape == lags.shape
+    np.testing.assert_allclose(slope, 0.7, atol=1e-10)
+    # On the full grid the same estimator is the default.
+    np.testing.assert_array_equal(
+        stats.local_slope(t**0.7, lags=np.arange(1, 1000)), stats.local_slope(t**0.7)
+    )
+    with pytest.raises(ValueError, match="lags"):
+        stats.local_slope(t**0.7, lags=np.array([0, 5, 10]))
+    with pytest.raises(ValueError, match="lags"):
+        stats.local_slope(t**0.7, lags=np.array([5, 1000]))
+
+
+def test_com_diffusion_is_eq35_on_the_com_msd() -> None:
+    rng = np.random.default_rng(3)
+    com = brownian(rng, 200, 12, 0.3, 0.5)
+    got = stats.com_diffusion(com, 0.5, (20, 80))
+    expected = stats.diffusion_coefficient(stats.msd_per_trajectory(com), 0.5, 20, 80)
+    assert got == expected
+
+
+def test_mare_is_the_mean_absolute_relative_error() -> None:
+    assert stats.mare([1.1, 1.8, 3.0], [1.0, 2.0, 3.0]) == pytest.approx((0.1 + 0.1 + 0.0) / 3)
+    assert stats.mare([-2.0], [-1.0]) == pytest.approx(1.0)
+
+
+def test_is_int_and_check_dt() -> None:
+    assert stats.is_int(3) and stats.is_int(np.int64(3))
+    assert not stats.is_int(True) and not stats.is_int(3.0)
+    assert stats.check_dt(2) == 2.0 and isinstance(stats.check_dt(np.float32(0.5)), float)
+    for bad in (0.0, -1.0, np.inf, np.nan, True, "1"):
+        with pytest.raises(ValueError, match="dt"):
+            stats.check_dt(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpolation in 1/T
+
+
+def test_interpolate_log_zero_entries_go_linear() -> None:
+    got = stats.interpolate_log(
+        np.array([1.0, 2.0]), np.array([[0.0, 4.0], [2.0, 1.0]]), 4 / 3, "x"
+    )
+    # 1/x = 0.75 is half-way between 1 and 0.5.
+    np.testing.assert_allclose(got, [1.0, 2.0], rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

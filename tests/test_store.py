@@ -1,19 +1,30 @@
-"""Trajectory and modes stores: round trips, validation, and no half-written store on failure."""
+"""Trajectory and modes stores: round trips, validation, and no half-written store on failure;
+the stage outputs read back (GLE JSON, generated ensembles)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
+from mlgle.errors import StoreError
+from mlgle.gle import GLEModel
 from mlgle.store import (
-    StoreError,
     TrajectoryMeta,
     atomic_dir,
+    gle_from_json,
+    gle_json,
+    open_generated,
     open_modes,
     open_trajectory,
+    read_gle,
+    read_json,
+    read_modes,
     temperature_tag,
+    write_file,
+    write_json,
     write_modes,
     write_trajectory,
 )
@@ -95,3 +106,68 @@ def test_missing_and_inconsistent_files_are_named(tmp_path):
     (tmp_path / "s" / "meta.json").write_text(json.dumps(data))
     with pytest.raises(StoreError, match="field 'dt' is missing"):
         open_trajectory(tmp_path / "s")
+
+
+def test_read_modes_is_float64_in_memory(tmp_path):
+    z = np.random.default_rng(2).normal(size=(5, 2, 3, 3))
+    write_modes(tmp_path / "m", z, meta())
+    modes, m = read_modes(tmp_path / "m")
+    assert modes.dtype == np.float64 and not isinstance(modes, np.memmap)
+    np.testing.assert_array_equal(modes, z.astype(np.float32).astype(np.float64))
+    assert m == meta()
+
+
+def test_write_file_is_atomic_and_follows_the_umask(tmp_path):
+    def fail(tmp):
+        tmp.write_text("partial")
+        raise RuntimeError("killed mid-write")
+
+    target = tmp_path / "sub" / "table.csv"
+    with pytest.raises(RuntimeError):
+        write_file(target, fail)
+    assert list((tmp_path / "sub").iterdir()) == []  # no target, no temporary file
+    old = os.umask(0o027)
+    try:
+        assert write_file(target, lambda tmp: tmp.write_text("a,b\n")) == target
+    finally:
+        os.umask(old)
+    assert target.read_text() == "a,b\n" and target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in target.parent.iterdir()] == ["table.csv"]
+
+
+def test_gle_json_round_trip_and_missing_fields(tmp_path):
+    model = GLEModel(alpha=0.3, beta=1.2, dt=0.5, points=(1, 4, 8), k=4)
+    data = gle_json(model)
+    assert data["D_gle"] == pytest.approx(model.diffusion)
+    assert gle_from_json(json.loads(json.dumps(data))) == model
+    write_json(tmp_path / "gle.json", {"temperature": 1.0, **data})
+    assert read_gle(tmp_path / "gle.json") == model
+    del data["points"]
+    with pytest.raises(StoreError, match=r"fit\.json: field 'points' is missing"):
+        gle_from_json(data, "fit.json")
+
+
+def test_read_json_names_the_file_and_its_writer(tmp_path):
+    with pytest.raises(StoreError, match=r"nope\.json: not found \(written by mlgle fit-gle\)"):
+        read_json(tmp_path / "nope.json", "mlgle fit-gle")
+    with pytest.raises(StoreError, match="is a directory"):
+        read_gle(tmp_path)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(StoreError, match=r"bad\.json: not valid JSON"):
+        read_gle(tmp_path / "bad.json")
+
+
+def test_open_generated_reads_modes_com_and_meta(tmp_path):
+    rng = np.random.default_rng(3)
+    gen, com = rng.normal(size=(6, 2, 3, 3)), rng.normal(size=(6, 2, 3))
+    np.save(tmp_path / "modes.npy", gen.astype(np.float32))
+    np.save(tmp_path / "com_refit.npy", com.astype(np.float32))
+    write_json(tmp_path / "meta.json", {"frames": 6})
+    with pytest.raises(StoreError, match=r"com\.npy: not found"):
+        open_generated(tmp_path)
+    modes, c, info = open_generated(tmp_path, com="com_refit.npy")
+    assert modes.dtype == c.dtype == np.float64 and info == {"frames": 6}
+    np.testing.assert_array_equal(modes, gen.astype(np.float32))
+    np.testing.assert_array_equal(c, com.astype(np.float32))
+    with pytest.raises(StoreError, match=r"meta\.json: not found"):
+        open_generated(tmp_path / "missing")

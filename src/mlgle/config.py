@@ -7,8 +7,9 @@ overlays the base file key by key.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import itertools
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -16,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-
-class ConfigError(ValueError):
-    """A params file is malformed; the message names the file and the key."""
+from mlgle.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,9 @@ class MDConfig:
 
 @dataclass(frozen=True)
 class ModesConfig:
+    """k of the paper: modes p = 0 (C.o.M) .. k are stored, p = 1..k are the slow modes of the
+    GLE (Eq. 13) and of the NAR models."""
+
     k: int = 12
 
     def check(self, where: str) -> None:
@@ -97,14 +100,12 @@ class ModesConfig:
 
 @dataclass(frozen=True)
 class GLEConfig:
-    k: int = 12
     t_fit: int = 1000
     points: tuple[int, ...] = ()
     bootstrap: int = 200
     seed: int = 17
 
     def check(self, where: str) -> None:
-        _positive(where, "gle.k", self.k)
         _at_least(where, "gle.t_fit", self.t_fit, 3)
         _at_least(where, "gle.bootstrap", self.bootstrap, 0)
         for p in self.points:
@@ -125,8 +126,8 @@ class TrainConfig:
     dropout: float = 0.0
     batch_size: int = 128
     lr: float = 1e-4
-    epochs: int = 40
-    patience: int = 10
+    epochs: int = 20
+    patience: int = 5
     threads: int = 2
     seed: int = 1234
 
@@ -174,6 +175,7 @@ class GenerateConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     d_window: tuple[int, int] = (3000, 6000)
+    short_window: tuple[float, float] = (0.25, 0.5)
     nacf_max_lag: int = 2000
     nacf_modes: tuple[int, ...] = (1, 2, 5, 10)
     band_level: float = 0.99
@@ -185,6 +187,11 @@ class EvaluateConfig:
                 f"{where}: evaluate.d_window must be [t1, t2] with 0 < t1 < t2, got "
                 f"{list(self.d_window)}"
             )
+        if len(self.short_window) != 2 or not 0 < self.short_window[0] < self.short_window[1] < 1:
+            raise ConfigError(
+                f"{where}: evaluate.short_window must be [f1, f2] with 0 < f1 < f2 < 1 "
+                f"(fractions of train.t_train), got {list(self.short_window)}"
+            )
         _positive(where, "evaluate.nacf_max_lag", self.nacf_max_lag)
         for p in self.nacf_modes:
             _positive(where, "evaluate.nacf_modes", p)
@@ -194,22 +201,314 @@ class EvaluateConfig:
             )
 
 
+GLE_SWEEP_PARAMS = frozenset({"k", "t_fit"})
+SWEEP_METRICS = {
+    "gle": frozenset({"d_gle_rel_error", "d_gle_sq_error"}),
+    "train": frozenset(
+        {"best_val_nll", "d_mlgle_rel_error", "d_gle_rel_error", "nacf_band_fraction"}
+    ),
+}
+_STUDY_KEYS = frozenset(
+    {
+        "metric",
+        "direction",
+        "sampler",
+        "space",
+        "objective",
+        "pruner",
+        "overrides",
+        "modes",
+        "temperature",
+        "generate_frames",
+        "generate_trajectories",
+        "n_trials",
+    }
+)
+_DIMENSION_KEYS = frozenset({"type", "low", "high", "step", "log", "choices"})
+_GENERATED = frozenset({"d_mlgle_rel_error", "d_gle_rel_error", "nacf_band_fraction"})
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One search-space axis: ``int`` / ``float`` in [low, high] (step, log) or ``categorical``."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @classmethod
+    def parse(cls, name: str, raw: Any, where: str) -> Dimension:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: must be a mapping {{type, low, high, choices, log}}")
+        unknown = set(raw) - _DIMENSION_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+        kind = raw.get("type")
+        if kind == "categorical":
+            choices = raw.get("choices")
+            if not isinstance(choices, Sequence) or isinstance(choices, str) or not choices:
+                raise ConfigError(f"{where}.choices: expected a non-empty list")
+            for c in choices:
+                if not (c is None or isinstance(c, str | int | float | bool)):
+                    raise ConfigError(f"{where}.choices: {c!r} is not a str, number or bool")
+            return cls(name, kind, choices=tuple(choices))
+        if kind not in ("int", "float"):
+            raise ConfigError(f"{where}.type: expected int, float or categorical, got {kind!r}")
+        low, high, step = raw.get("low"), raw.get("high"), raw.get("step")
+        for key, value in (("low", low), ("high", high)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+        if kind == "int" and not all(float(v).is_integer() for v in (low, high)):
+            raise ConfigError(f"{where}: low and high of an int axis must be integers")
+        log = raw.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"{where}.log: expected true or false, got {log!r}")
+        if not low <= high or (log and low <= 0):
+            raise ConfigError(f"{where}: expected low <= high (and low > 0 with log), got {raw}")
+        if step is not None and (
+            isinstance(step, bool) or not isinstance(step, int | float) or step <= 0
+        ):
+            raise ConfigError(f"{where}.step: expected a number > 0, got {step!r}")
+        if kind == "int":
+            low, high = int(low), int(high)
+        return cls(name, kind, low, high, step, log)
+
+    def grid(self, where: str) -> list[Any]:
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int":
+            return list(range(self.low, self.high + 1, 1 if self.step is None else int(self.step)))
+        if self.step is None:
+            raise ConfigError(f"{where}: a float axis needs 'step' (or use choices) on a grid")
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return [float(self.low + i * self.step) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A parsed ``sweep.studies.<name>`` mapping (see the module docstring for the keys)."""
+
+    name: str
+    metric: str
+    direction: str
+    sampler: str
+    space: tuple[Dimension, ...]
+    objective: str
+    pruner: Mapping[str, Any]
+    overrides: Mapping[str, Any]
+    modes: int | None
+    temperature: float | None
+    generate_frames: int
+    generate_trajectories: int | None
+    n_trials: int | None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def parse(cls, name: str, raw: Mapping[str, Any], source: str = "<params>") -> StudySpec:
+        where = f"{source}: sweep.studies.{name}"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: must be a mapping")
+        unknown = set(raw) - _STUDY_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {sorted(unknown)} "
+                f"(expected some of {sorted(_STUDY_KEYS)})"
+            )
+        for key in ("metric", "direction", "space"):
+            if key not in raw:
+                raise ConfigError(f"{where}.{key} is missing")
+        space_raw = raw["space"]
+        if not isinstance(space_raw, Mapping) or not space_raw:
+            raise ConfigError(f"{where}.space: expected a non-empty mapping of parameters")
+        space = tuple(
+            Dimension.parse(str(p), d, f"{where}.space.{p}") for p, d in space_raw.items()
+        )
+        names = {d.name for d in space}
+        objective = raw.get("objective") or _infer_objective(names, where)
+        allowed = GLE_SWEEP_PARAMS if objective == "gle" else _train_keys()
+        if objective not in SWEEP_METRICS or not names <= allowed:
+            raise ConfigError(
+                f"{where}: objective {objective!r} takes parameters {sorted(allowed)}, "
+                f"got {sorted(names)}"
+            )
+        if raw["metric"] not in SWEEP_METRICS[objective]:
+            raise ConfigError(
+                f"{where}.metric: the {objective} objective reports "
+                f"{sorted(SWEEP_METRICS[objective])}, got {raw['metric']!r}"
+            )
+        if raw["direction"] not in ("minimize", "maximize"):
+            raise ConfigError(f"{where}.direction: expected minimize or maximize")
+        sampler = raw.get("sampler", "tpe")
+        if sampler not in ("grid", "tpe", "random"):
+            raise ConfigError(f"{where}.sampler: expected grid, tpe or random, got {sampler!r}")
+        overrides = raw.get("overrides") or {}
+        if not isinstance(overrides, Mapping) or not set(overrides) <= _train_keys():
+            raise ConfigError(
+                f"{where}.overrides: expected a mapping of train keys "
+                f"{sorted(_train_keys())}, got {overrides!r}"
+            )
+        generate_frames = _integer(raw.get("generate_frames", 0), f"{where}.generate_frames", 0)
+        if objective == "train" and raw["metric"] in _GENERATED and not generate_frames:
+            raise ConfigError(f"{where}.metric {raw['metric']} needs generate_frames > 0")
+        temperature = raw.get("temperature")
+        if temperature is not None and (
+            isinstance(temperature, bool) or not isinstance(temperature, int | float)
+        ):
+            raise ConfigError(f"{where}.temperature: expected a number, got {temperature!r}")
+        return cls(
+            name=name,
+            metric=raw["metric"],
+            direction=raw["direction"],
+            sampler=sampler,
+            space=space,
+            objective=objective,
+            pruner=_parse_pruner(raw.get("pruner", "none"), f"{where}.pruner"),
+            overrides=dict(overrides),
+            modes=_optional_int(raw.get("modes"), f"{where}.modes", 1),
+            temperature=None if temperature is None else float(temperature),
+            generate_frames=generate_frames,
+            generate_trajectories=_optional_int(
+                raw.get("generate_trajectories"), f"{where}.generate_trajectories", 2
+            ),
+            n_trials=_optional_int(raw.get("n_trials"), f"{where}.n_trials", 1),
+            raw=dict(raw),
+        )
+
+    def grid(self) -> dict[str, list[Any]]:
+        """{param: every grid value}; ConfigError for a float axis without ``step``."""
+        return {d.name: d.grid(f"sweep.studies.{self.name}.space.{d.name}") for d in self.space}
+
+    @property
+    def grid_size(self) -> int:
+        return math.prod(len(values) for values in self.grid().values())
+
+    def grid_points(self, seed: int) -> list[dict[str, Any]]:
+        """Every grid point once, as {param: value}, in an order shuffled by ``seed``."""
+        axes = self.grid()
+        points = [dict(zip(axes, v, strict=True)) for v in itertools.product(*axes.values())]
+        order = np.random.default_rng(seed).permutation(len(points))
+        return [points[i] for i in order]
+
+
+def _infer_objective(names: set[str], where: str) -> str:
+    if names <= GLE_SWEEP_PARAMS:
+        return "gle"
+    if names <= _train_keys():
+        return "train"
+    raise ConfigError(
+        f"{where}.space: parameters {sorted(names)} are neither GLE "
+        f"{sorted(GLE_SWEEP_PARAMS)} nor train keys; set 'objective'"
+    )
+
+
+def _parse_pruner(raw: Any, where: str) -> dict[str, Any]:
+    options = None
+    if isinstance(raw, str):
+        options = {"type": raw}
+    elif isinstance(raw, Mapping):
+        options = dict(raw)
+    if options is None or options.get("type", "none") not in ("none", "median", "threshold"):
+        raise ConfigError(
+            f"{where}: expected none, median, threshold or a mapping with 'type', got {raw!r}"
+        )
+    options.setdefault("type", "none")
+    if options["type"] == "none" and len(options) > 1:
+        raise ConfigError(f"{where}: pruner 'none' takes no options, got {raw!r}")
+    return options
+
+
+def _integer(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _optional_int(value: Any, where: str, minimum: int) -> int | None:
+    return None if value is None else _integer(value, where, minimum)
+
+
+def _train_keys() -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
 @dataclass(frozen=True)
 class SweepConfig:
+    """Optuna ablations: storage ("" = a journal file beside the results), seed, and the studies
+    (``sweep.studies.<name>``, each parsed into a :class:`StudySpec` when the file is read)."""
+
     storage: str = ""
     seed: int = 2024
-    studies: Mapping[str, Any] = field(default_factory=dict)
+    studies: Mapping[str, StudySpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """D error against the MD budget (beyond the paper): T_train (= T_fit) in frames, the
+    independent segments per budget for D_short and D_GLE, the budgets that also get a trained
+    ML-GLE, and the temperature those are trained at."""
+
+    t_trains: tuple[int, ...] = (125, 250, 500, 1000, 1250)
+    segments: int = 8
+    mlgle_t_trains: tuple[int, ...] = (250,)
+    temperature: float = 1.25
 
     def check(self, where: str) -> None:
-        for name, study in self.studies.items():
-            key = f"sweep.studies.{name}"
-            if not isinstance(study, Mapping):
-                raise ConfigError(f"{where}: {key} must be a mapping")
-            for required in ("metric", "direction", "space"):
-                if required not in study:
-                    raise ConfigError(f"{where}: {key}.{required} is missing")
-            _choice(where, f"{key}.direction", study["direction"], ("minimize", "maximize"))
-            _choice(where, f"{key}.sampler", study.get("sampler", "tpe"), ("grid", "tpe", "random"))
+        if not self.t_trains:
+            raise ConfigError(f"{where}: budget.t_trains must list at least one T_train")
+        for t in (*self.t_trains, *self.mlgle_t_trains):
+            _at_least(where, "budget.t_trains", t, 4)
+        _positive(where, "budget.segments", self.segments)
+        _positive(where, "budget.temperature", self.temperature)
+
+
+CONDITIONINGS = ("film", "concat")
+SCALES = ("interpolate", "pooled")
+GLE_VARIANTS = ("interpolate", "refit")
+INITIALS = ("nearest", "target")
+
+
+@dataclass(frozen=True)
+class ConditionedConfig:
+    """The temperature-conditioned model of ``mlgle loto`` (beyond the paper).
+
+    conditioning: film | concat (how T enters the mode networks); scales: interpolate | pooled
+    (σ_z, σ_Δz across T); gle: interpolate | refit (the α, β behind the headline D_ML-GLE; both
+    are always evaluated); initial: nearest | target (initial windows from the nearest training
+    temperature, rescaled to σ_z(T*), so no data at T* is used to generate; or from the MD at T*
+    after t_train); leave_out: temperatures left out one at a time, [] = every interior
+    temperature; epochs, patience, seed replace those of the ``train`` section. An epoch visits
+    every training temperature's windows, so with two of them 10 epochs make as many optimiser
+    steps as the per-temperature 20.
+    """
+
+    conditioning: str = "film"
+    scales: str = "interpolate"
+    gle: str = "interpolate"
+    initial: str = "nearest"
+    leave_out: tuple[float, ...] = (1.25,)
+    epochs: int = 10
+    patience: int = 5
+    seed: int = 1234
+
+    def check(self, where: str) -> None:
+        _choice(where, "conditioned.conditioning", self.conditioning, CONDITIONINGS)
+        _choice(where, "conditioned.scales", self.scales, SCALES)
+        _choice(where, "conditioned.gle", self.gle, GLE_VARIANTS)
+        _choice(where, "conditioned.initial", self.initial, INITIALS)
+        _positive(where, "conditioned.epochs", self.epochs)
+        _at_least(where, "conditioned.patience", self.patience, 0)
+        for t in self.leave_out:
+            _positive(where, "conditioned.leave_out", t)
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        """The ``train`` section with this section's epochs, patience and seed."""
+        return dataclasses.replace(
+            train, epochs=self.epochs, patience=self.patience, seed=self.seed
+        )
 
 
 @dataclass(frozen=True)
@@ -224,9 +523,8 @@ class Params:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
-    # Temperature-conditioned model (mlgle loto); keys and values are checked by
-    # mlgle.loto.LotoSettings.from_params, which names the file and the key.
-    conditioned: Mapping[str, Any] = field(default_factory=dict)
+    conditioned: ConditionedConfig = field(default_factory=ConditionedConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     source: str = "<defaults>"
 
     def check(self) -> None:
@@ -235,12 +533,31 @@ class Params:
             section = getattr(self, f.name)
             if hasattr(section, "check"):
                 section.check(where)
+        if self.budget.temperature not in self.md.temperatures:
+            raise ConfigError(
+                f"{where}: budget.temperature {self.budget.temperature:g} must be one of "
+                f"md.temperatures {list(self.md.temperatures)}"
+            )
         for p in self.gle_points():
             if p >= self.gle.t_fit:
                 raise ConfigError(
                     f"{where}: GLE regression lag {p} (from train.history) must be < gle.t_fit "
                     f"({self.gle.t_fit})"
                 )
+
+    def slow_modes(self, stored: int) -> int:
+        """k of the paper: the slow modes p = 1..k that the GLE (Eq. 13) and the NAR models use,
+        ``modes.k`` or fewer when a store holds fewer (``stored`` = modes p >= 1 in it)."""
+        return min(self.modes.k, stored)
+
+    def study(self, name: str) -> StudySpec:
+        """``sweep.studies.<name>``; ConfigError naming the file and the known studies."""
+        if name not in self.sweep.studies:
+            raise ConfigError(
+                f"{self.source}: no study '{name}' in sweep.studies "
+                f"(known: {', '.join(sorted(self.sweep.studies)) or 'none'})"
+            )
+        return self.sweep.studies[name]
 
     def gle_points(self) -> tuple[int, ...]:
         """Regression lags of Eq. 27: ``gle.points`` or {1, m/2, m} with m = train.history."""
@@ -280,6 +597,13 @@ def load_params(*paths: str | Path) -> Params:
             raise ConfigError(f"{path}: top level must be a mapping of sections")
         _overlay(merged, data, origin, str(path), prefix="")
     source = " + ".join(str(p) for p in paths)
+    sections = [f.name for f in dataclasses.fields(Params) if f.name != "source"]
+    missing = [name for name in sections if name not in merged]
+    if missing:
+        raise ConfigError(
+            f"{source}: section '{missing[0]}' is missing (every params file set needs the "
+            f"sections {', '.join(sections)}; start from the repository's params.yaml)"
+        )
     params = _build(Params, merged, origin, prefix="", extra={"source": source})
     params.check()
     return params
@@ -337,6 +661,10 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: '{key}' has a value of the wrong type: {value!r}")
+    if origin_type in (Mapping, dict) and args and args[1] is StudySpec:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: '{key}' must be a mapping of study names")
+        return {str(name): StudySpec.parse(str(name), raw, where) for name, raw in value.items()}
     if origin_type in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: '{key}' must be a mapping")
@@ -365,8 +693,8 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
 
 
 def _positive(where: str, key: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{where}: '{key}' must be > 0, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{where}: '{key}' must be a finite number > 0, got {value}")
 
 
 def _at_least(where: str, key: str, value: int, minimum: int) -> None:
@@ -377,19 +705,3 @@ def _at_least(where: str, key: str, value: int, minimum: int) -> None:
 def _choice(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{where}: '{key}' must be one of {list(allowed)}, got {value!r}")
-
-
-def add_params_option(parser: argparse.ArgumentParser) -> None:
-    """``--params FILE`` (repeatable; later files overlay earlier ones) for a stage's parser."""
-    parser.add_argument(
-        "--params",
-        action="append",
-        type=Path,
-        default=None,
-        help="params file(s); later ones overlay earlier ones (default: params.yaml)",
-    )
-
-
-def params_from_args(args: argparse.Namespace) -> Params:
-    """The params named by :func:`add_params_option` (default ``params.yaml``), validated."""
-    return load_params(*(args.params or [Path("params.yaml")]))

@@ -15,13 +15,13 @@ Shapes: com (frames, chains, 3), modes (frames, chains, K, 3) holding p = 1..K (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
 
-from mlgle.stats import msd_per_trajectory
+from mlgle.stats import check_dt, interpolate_log, msd, msd_per_trajectory
 
 
 def _check_array(x: np.ndarray, name: str, shape: str, ndim: int) -> np.ndarray:
@@ -65,12 +65,6 @@ def _check_points(points: Sequence[int], frames: int | None = None) -> tuple[int
     return tuple(int(p) for p in lags)
 
 
-def _check_dt(dt: float) -> float:
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt: expected a finite frame interval > 0, got {dt}")
-    return float(dt)
-
-
 def _msd_1d_per_chain(
     com: np.ndarray, modes: np.ndarray, lags: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +79,11 @@ def _msd_1d_per_chain(
     return y, s
 
 
-def _solve(t: np.ndarray, y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
-    """NNLS (Eq. 27) of y ≈ α² t + β² s at the lags; returns (α, β)."""
+def solve_eq27(t: np.ndarray, y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """Eq. 27: NNLS of y ≈ α² t + β² s at the regression lags; returns (α, β) >= 0.
+
+    t: (lags,) times; y: (lags,) 1D C.o.M MSD; s: (lags,) Σ_j 1D mode MSD (Eq. 26's terms).
+    """
     (alpha2, beta2), _ = scipy.optimize.nnls(np.column_stack([t, s]), y)
     return float(np.sqrt(alpha2)), float(np.sqrt(beta2))
 
@@ -123,7 +120,7 @@ class GLEModel:
     def generate_com(
         self, modes: np.ndarray, rng: np.random.Generator, x0: np.ndarray | None = None
     ) -> np.ndarray:
-        """C.o.M trajectories X(t) = X(0) + α B(t) + β Σ_{j<=k} (z_j(t) - z_j(0)) (Eq. 13).
+        """Eq. 13: C.o.M trajectories X(t) = X(0) + α B(t) + β Σ_{j<=k} (z_j(t) - z_j(0)).
 
         modes: (frames, n, K, 3) physical units, K >= k (the first k are used); x0: (n, 3) or None
         (origin). B is a 3D standard Brownian motion on the frame grid: B(0) = 0, increments
@@ -163,11 +160,11 @@ class GLEFit:
 
         The MSDs use all given frames: pass the first T_fit frames to fit on T_fit (Sec. 4.5).
         """
-        dt = _check_dt(dt)
+        dt = check_dt(dt)
         com, modes = _check_pair(com, modes, self.k)
         lags = _check_points(self.points, com.shape[0])
         y, s = _msd_1d_per_chain(com, modes, lags)
-        alpha, beta = _solve(np.asarray(lags) * dt, y.mean(axis=1), s.mean(axis=1))
+        alpha, beta = solve_eq27(np.asarray(lags) * dt, y.mean(axis=1), s.mean(axis=1))
         return GLEModel(alpha=alpha, beta=beta, dt=dt, points=lags, k=modes.shape[2])
 
 
@@ -186,7 +183,7 @@ def bootstrap_diffusion(
     Per-chain MSDs are computed once; each bootstrap replicate averages a resampled set of chains
     and solves Eq. 27 again. com (frames, chains, 3), modes (frames, chains, K, 3).
     """
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     com, modes = _check_pair(com, modes, k)
     lags = _check_points(points, com.shape[0])
     if not isinstance(n_boot, int | np.integer) or n_boot < 1:
@@ -198,6 +195,58 @@ def bootstrap_diffusion(
     draw = np.random.default_rng(seed).integers(0, chains, size=(n_boot, chains))
     y_boot, s_boot = y[:, draw].mean(axis=2), s[:, draw].mean(axis=2)
     t = np.asarray(lags) * dt
-    d = np.array([_solve(t, y_boot[:, b], s_boot[:, b])[0] ** 2 / 2 for b in range(n_boot)])
+    d = np.array([solve_eq27(t, y_boot[:, b], s_boot[:, b])[0] ** 2 / 2 for b in range(n_boot)])
     lo, hi = np.percentile(d, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
+
+
+def com_msd_1d(com: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """1D C.o.M MSD ⟨ΔX²⟩ at ``lags``: com (frames, chains, 3) -> (lags,) (Eq. 26's left side)."""
+    return msd(com)[list(lags)] / 3.0
+
+
+def mode_msd_1d(modes: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """Σ_j 1D mode MSD ⟨Δz_j²⟩ at ``lags``: modes (frames, n, k, 3) -> (lags,) (Eq. 26)."""
+    frames, n = modes.shape[:2]
+    return msd(modes.reshape(frames, n, -1))[list(lags)] / 3.0
+
+
+def interpolate_gle(fits: Mapping[float, GLEModel], temperature: float) -> GLEModel:
+    """α(T*), β(T*) at an unseen temperature: log α² and log β² linear in 1/T between the
+    per-temperature fits of Eq. 27 (same dt, points, k). Exact at a training temperature; a zero
+    β² interpolates linearly in β². Outside the training range: ValueError."""
+    models = list(fits.values())
+    if len({(m.dt, m.points, m.k) for m in models}) != 1:
+        raise ValueError("fits: the GLE fits differ in dt, points or k; cannot interpolate")
+    squares = np.array([[m.alpha**2, m.beta**2] for m in models])
+    alpha2, beta2 = interpolate_log(np.array(list(fits)), squares, temperature, "temperature")
+    first = models[0]
+    return GLEModel(float(np.sqrt(alpha2)), float(np.sqrt(beta2)), first.dt, first.points, first.k)
+
+
+def refit_gle(
+    com_msd: Mapping[float, np.ndarray],
+    modes_msd: np.ndarray,
+    temperature: float,
+    points: Sequence[int],
+    dt: float,
+    k: int,
+) -> GLEModel:
+    """Eq. 27 at an unseen T*: NNLS of y(T*) ≈ α² t + β² s(T*) at the lags ``points``.
+
+    com_msd: training temperature -> 1D C.o.M MSD at the lags (lags,), interpolated in log along
+    1/T to y(T*); modes_msd: s(T*) = Σ_j 1D MSD of the generated modes at the lags (lags,).
+    """
+    nodes = np.array(list(com_msd))
+    y = interpolate_log(nodes, np.stack(list(com_msd.values())), temperature, "temperature")
+    s = np.asarray(modes_msd, dtype=np.float64)
+    if y.shape != s.shape or s.shape != (len(points),):
+        raise ValueError(f"modes_msd: expected shape ({len(points)},) at the lags, got {s.shape}")
+    alpha, beta = solve_eq27(np.asarray(points, dtype=np.float64) * dt, y, s)
+    return GLEModel(alpha, beta, float(dt), tuple(int(p) for p in points), k)
+
+
+def brownian_rng(seed: int) -> np.random.Generator:
+    """The generator of the Brownian path B(t) of Eq. 13 for a generation seeded ``seed``: one
+    rule (``seed + 1``, independent of the mode noise drawn from ``seed``) for every stage."""
+    return np.random.default_rng(seed + 1)

@@ -38,7 +38,7 @@ def _check_chains(x: np.ndarray, name: str, axis_name: str) -> np.ndarray:
 
 
 def normal_modes(positions: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Rouse normal modes X_p (Eq. 15 in the convention above); index 0 is the C.o.M.
+    """Eq. 15: Rouse normal modes X_p; index 0 is the C.o.M.
 
     positions: (frames, chains, beads, 3) (any leading axes) -> (frames, chains, beads, 3) float64,
     or (frames, chains, k + 1, 3) with only p = 0 .. k when ``k`` is given (0 <= k < beads).
@@ -52,7 +52,7 @@ def normal_modes(positions: np.ndarray, k: int | None = None) -> np.ndarray:
 
 
 def positions_from_modes(modes: np.ndarray, beads: int) -> np.ndarray:
-    """Bead positions x_n = X_0 + 2 Σ_{p=1}^{K-1} X_p cos(pπ(n+½)/N) (Eq. 14).
+    """Eq. 14: bead positions x_n = X_0 + 2 Σ_{p=1}^{K-1} X_p cos(pπ(n+½)/N).
 
     modes: (frames, chains, K, 3) holding p = 0 .. K-1 with K <= beads -> (frames, chains, beads, 3)
     float64. With K < beads the missing fast modes are taken as zero: a smoothed chain (Fig. 3);

@@ -9,6 +9,7 @@ Kohlrausch fits of an ACF (Eq. 33).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def lagged_products(x: np.ndarray) -> np.ndarray:
 
 
 def msd_per_trajectory(x: np.ndarray) -> np.ndarray:
-    """Time-averaged MSD of each trajectory, summed over d (Eq. 36), in O(frames log frames).
+    """Eq. 36: time-averaged MSD of each trajectory, summed over d, in O(frames log frames).
 
     x: (frames, n, d) -> (frames, n); row 0 is exactly 0.
     """
@@ -100,11 +101,11 @@ def _as_series(a: np.ndarray, name: str, min_frames: int) -> np.ndarray:
     return a
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _check_dt(dt: float) -> float:
+def check_dt(dt: float) -> float:
     if (
         isinstance(dt, bool)
         or not isinstance(dt, int | float | np.number)
@@ -115,7 +116,7 @@ def _check_dt(dt: float) -> float:
 
 
 def melard_roy_band(acf: np.ndarray, n_samples: int, level: float = 0.99) -> np.ndarray:
-    """Half-width of the ACF confidence band around 0 at each lag (Eq. 34, Mélard & Roy).
+    """Eq. 34: half-width of the ACF confidence band around 0 at each lag.
 
     band_k = z_{(1+level)/2} · sqrt((1 + 2 Σ_{i=1}^{k-1} ρ_i²) / n): the Bartlett standard error of
     the sample ACF at lag k under the null that the process is MA(k-1) (ρ_j = 0 for j >= k).
@@ -123,7 +124,7 @@ def melard_roy_band(acf: np.ndarray, n_samples: int, level: float = 0.99) -> np.
     Returns (frames,); lag 0 has width 0, lag 1 has width z / sqrt(n).
     """
     rho = _as_series(acf, "acf", min_frames=1)
-    if not _is_int(n_samples) or n_samples < 1:
+    if not is_int(n_samples) or n_samples < 1:
         raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
@@ -133,6 +134,24 @@ def melard_roy_band(acf: np.ndarray, n_samples: int, level: float = 0.99) -> np.
     width = np.zeros_like(rho)
     width[1:] = z * np.sqrt((1.0 + 2.0 * partial) / n_samples)
     return width
+
+
+def nacf_band_inside(
+    md_modes: np.ndarray, gen_modes: np.ndarray, max_lag: int, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Generated NACFs against the MD band (Eq. 34), per mode.
+
+    md_modes: (frames, chains, k, 3), gen_modes: (frames', n, k, 3). Returns the MD NACFs and the
+    generated NACFs (k, L) on lags 0..L-1, L = min(max_lag + 1, frames, frames'), the band
+    half-width (k, L) with n = frames x chains x 3 samples, and ``inside`` (k, L - 1): whether
+    |NACF_gen - NACF_MD| <= band at lags 1..L-1 (its mean per mode is the band share).
+    """
+    frames, chains, k = md_modes.shape[:3]
+    length = min(max_lag + 1, frames, gen_modes.shape[0])
+    nacf_md = np.stack([acf(md_modes[:, :, j])[:length] for j in range(k)])
+    nacf_gen = np.stack([acf(gen_modes[:, :, j])[:length] for j in range(k)])
+    band = np.stack([melard_roy_band(c, frames * chains * 3, level) for c in nacf_md])
+    return nacf_md, nacf_gen, band, np.abs(nacf_gen - nacf_md)[:, 1:] <= band[:, 1:]
 
 
 @dataclass(frozen=True)
@@ -148,7 +167,7 @@ class DiffusionEstimate:
 def diffusion_coefficient(
     msd3d: np.ndarray, dt: float, t1: int, t2: int
 ) -> float | DiffusionEstimate:
-    """Diffusion coefficient from a 3D MSD over the lag window [t1, t2] in frames (Eq. 35).
+    """Eq. 35: diffusion coefficient from a 3D MSD over the lag window [t1, t2] in frames.
 
     D = mean_{t=t1..t2} MSD_3D(t) / (6 t dt), t2 - t1 + 1 terms (the paper writes the prefactor
     as 1/(t2 - t1)). msd3d: (frames,) -> float; per-chain (frames, n), n >= 2 ->
@@ -158,9 +177,9 @@ def diffusion_coefficient(
     m = np.asarray(msd3d, dtype=np.float64)
     if m.ndim not in (1, 2):
         raise ValueError(f"msd3d: expected shape (frames,) or (frames, n), got {m.shape}")
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     for name, t in (("t1", t1), ("t2", t2)):
-        if not _is_int(t):
+        if not is_int(t):
             raise ValueError(f"{name}: expected an integer lag in frames, got {t!r}")
     if not 1 <= t1 < t2 <= m.shape[0] - 1:
         raise ValueError(
@@ -184,25 +203,47 @@ def diffusion_coefficient(
     return DiffusionEstimate(value=value, ci95=(value - half, value + half), stderr=stderr, n=n)
 
 
-def local_slope(msd: np.ndarray, dt: float = 1.0) -> np.ndarray:
-    """Local exponent d log MSD / d log t on lags >= 1, by centred differences in log-log.
+def log_lags(frames: int, lo: int = 1, count: int = 60) -> np.ndarray:
+    """Unique integer lags spaced evenly in log between ``lo`` and ``frames - 1``: (L,)."""
+    return np.unique(np.geomspace(lo, frames - 1, count).astype(int))
 
-    msd: (frames, ...) with msd[1:] > 0, frames >= 3 -> (frames - 1, ...). Index j is lag j + 1,
-    time (j + 1)·dt. Interior points use np.gradient's second-order centred differences on the
-    non-uniform log t grid; the two ends are one-sided first-order differences. All are exact for a
-    pure power law. The result does not depend on dt (a shift of log t).
+
+def com_diffusion(com: np.ndarray, dt: float, window: tuple[int, int]) -> DiffusionEstimate:
+    """Eq. 35 on C.o.M trajectories: com (frames, chains, 3) -> D over lags [t1, t2] with its
+    Student-t 95 % CI over chains (see :func:`diffusion_coefficient`)."""
+    t1, t2 = window
+    return diffusion_coefficient(msd_per_trajectory(com), dt, t1, t2)
+
+
+def mare(predicted: Sequence[float], reference: Sequence[float]) -> float:
+    """Mean absolute relative error of ``predicted`` against ``reference`` (Table 1's MAREs)."""
+    p, r = np.asarray(predicted, dtype=float), np.asarray(reference, dtype=float)
+    return float(np.mean(np.abs(p - r) / np.abs(r)))
+
+
+def local_slope(msd: np.ndarray, dt: float = 1.0, lags: np.ndarray | None = None) -> np.ndarray:
+    """Local exponent d log MSD / d log t by centred differences in log-log.
+
+    msd: (frames, ...) with frames >= 3 and positive values at the lags used. Without ``lags``:
+    every lag >= 1, returns (frames - 1, ...), index j is lag j + 1; with ``lags`` (L,) increasing
+    integers >= 1 (e.g. :func:`log_lags`): the same estimator on that grid, returns (L, ...).
+    Interior points use np.gradient's second-order centred differences on the non-uniform log t
+    grid, the ends one-sided first-order differences; all are exact for a pure power law. The
+    result does not depend on dt (a shift of log t).
     """
     m = np.asarray(msd, dtype=np.float64)
     if m.ndim < 1 or m.shape[0] < 3:
         raise ValueError(f"msd: expected shape (frames, ...) with frames >= 3, got {m.shape}")
-    dt = _check_dt(dt)
-    tail = m[1:]
-    bad = ~(np.isfinite(tail) & (tail > 0))
+    dt = check_dt(dt)
+    grid = np.arange(1, m.shape[0]) if lags is None else np.asarray(lags)
+    if grid.ndim != 1 or grid.size < 2 or grid[0] < 1 or grid[-1] >= m.shape[0]:
+        raise ValueError(f"lags: expected increasing lags in [1, {m.shape[0] - 1}], got {grid}")
+    values = m[grid]
+    bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
-        lag = 1 + int(np.argwhere(bad)[0][0])
+        lag = int(grid[np.argwhere(bad)[0][0]])
         raise ValueError(f"msd: expected positive finite values at lags >= 1, bad at lag {lag}")
-    log_t = np.log(dt * np.arange(1, m.shape[0], dtype=np.float64))
-    return np.gradient(np.log(tail), log_t, axis=0)
+    return np.gradient(np.log(values), np.log(dt * grid.astype(np.float64)), axis=0)
 
 
 def _fit_data(
@@ -210,10 +251,10 @@ def _fit_data(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(t, y, tau0): fitted times k·dt and values for k = 0..max_lag, and a 1/e-time guess."""
     y = _as_series(acf, "acf", min_frames=n_params + 1)
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     if max_lag is None:
         max_lag = y.shape[0] - 1
-    if not _is_int(max_lag) or not n_params <= max_lag <= y.shape[0] - 1:
+    if not is_int(max_lag) or not n_params <= max_lag <= y.shape[0] - 1:
         raise ValueError(
             f"max_lag: expected an integer in [{n_params}, {y.shape[0] - 1}], got {max_lag!r}"
         )
@@ -288,7 +329,7 @@ def fit_exponential(acf: np.ndarray, dt: float = 1.0, max_lag: int | None = None
 
 
 def fit_kohlrausch(acf: np.ndarray, dt: float = 1.0, max_lag: int | None = None) -> KohlrauschFit:
-    """Least-squares fit of C·exp(-(t/τ)^β) (Eq. 33), C > 0, τ > 0, 0 < β <= 2, to lags 0..max_lag.
+    """Eq. 33: least-squares fit of C·exp(-(t/τ)^β), C > 0, τ > 0, 0 < β <= 2, to lags 0..max_lag.
 
     acf: (frames,), lag k at time k·dt; max_lag defaults to frames - 1.
     """
@@ -304,3 +345,35 @@ def fit_kohlrausch(acf: np.ndarray, dt: float = 1.0, max_lag: int | None = None)
     )
     rmse = float(np.sqrt(np.mean((_kohlrausch(t, amplitude, tau, beta) - y) ** 2)))
     return KohlrauschFit(amplitude=float(amplitude), tau=float(tau), beta=float(beta), rmse=rmse)
+
+
+def interpolate_log(nodes: np.ndarray, values: np.ndarray, at: float, name: str) -> np.ndarray:
+    """log(values) piecewise-linear in 1/x between the sorted nodes, evaluated at x = ``at``.
+
+    nodes: (d,) positive feature values; values: (d, ...) positive; returns (...). Exact at a
+    node (the stored value is returned), zero entries interpolate linearly in 1/x instead of in
+    the log (an NNLS coefficient may be 0). Outside [min, max] of the nodes: ValueError.
+    """
+    nodes = np.asarray(nodes, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if nodes.ndim != 1 or values.shape[:1] != nodes.shape or np.any(nodes <= 0):
+        raise ValueError(f"{name}: expected positive nodes (d,) and values (d, ...)")
+    if np.any(values < 0):
+        raise ValueError(f"{name}: expected non-negative values to interpolate")
+    hit = np.flatnonzero(nodes == at)
+    if hit.size:
+        return values[hit[0]].copy()
+    if not nodes.min() < at < nodes.max():
+        raise ValueError(
+            f"{name}: {at:g} lies outside the training values [{nodes.min():g}, "
+            f"{nodes.max():g}]; only interpolation is supported"
+        )
+    order = np.argsort(1.0 / nodes)
+    x, y = 1.0 / nodes[order], values[order]
+    upper = int(np.searchsorted(x, 1.0 / at))
+    w = (1.0 / at - x[upper - 1]) / (x[upper] - x[upper - 1])
+    lo, hi = y[upper - 1], y[upper]
+    positive = (lo > 0) & (hi > 0)
+    with np.errstate(divide="ignore"):
+        logs = np.exp((1 - w) * np.log(lo) + w * np.log(hi))
+    return np.where(positive, logs, (1 - w) * lo + w * hi)

@@ -29,8 +29,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mlgle.config import MDConfig
+from mlgle.errors import ConfigError, MDError
 from mlgle.md import lammps_input
-from mlgle.md.readers import read_dcd
+from mlgle.md.readers.dcd import read_dcd
 from mlgle.store import TrajectoryMeta, write_json, write_trajectory
 
 LOG_TAIL = 30
@@ -39,10 +40,6 @@ GATHERED = "positions.npy"
 DIAGNOSTICS = "msd_chunk_{:04d}.txt"
 _THERMO = re.compile(r"^\s*(\d+)(\s+[-+0-9.eE]+|\s+[-+]?(?:nan|inf)){4}\s*$", re.IGNORECASE)
 _PURPOSE = {"build": 0, "velocity": 1, "thermostat": 2}
-
-
-class MDError(RuntimeError):
-    """LAMMPS failed or left inconsistent files; the message shows the tail of its log."""
 
 
 @functools.cache
@@ -74,11 +71,13 @@ def simulate(
     ``<out>.work``) and are deleted once the store is written unless ``keep_work``.
     ``extra_diagnostics`` also writes LAMMPS' ``compute msd/chunk`` over chains, every frame, to
     ``work_dir/msd_chunk_<segment>.txt`` (for tests; implies keeping the work directory).
-    Raises :class:`MDError` with the log tail if LAMMPS fails.
+    Raises :class:`MDError` (one line: LAMMPS' ERROR line and the log path) if LAMMPS fails.
     """
     config.check("simulate(config)")
-    if not temperature > 0:
-        raise ValueError(f"simulate: temperature must be > 0, got {temperature}")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ConfigError(
+            f"simulate: temperature must be > 0 and finite (--temperature), got {temperature}"
+        )
     out = Path(out)
     work = Path(work_dir) if work_dir is not None else out.with_name(f"{out.name}.work")
     plan = _segments(config)
@@ -297,13 +296,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _failure(command: list[str], code: int, log: Path, screen: deque[str]) -> str:
-    tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:] if log.is_file() else []
-    errors = [line for line in screen if "ERROR" in line and line not in tail]
-    shown = "\n".join([*tail, *errors]) or "\n".join(screen)
-    return (
-        f"LAMMPS failed (exit code {code}): {' '.join(command)}\n"
-        f"last {LOG_TAIL} lines of {log}:\n{shown}"
-    )
+    """One line: LAMMPS' last ERROR line (else its last output line) and the log to read.
+
+    Without a log file (LAMMPS died before opening it) the screen tail is written there.
+    """
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    if not lines:
+        log.write_text("".join(f"{line}\n" for line in [" ".join(command), *screen]))
+    errors = [line for line in [*lines, *screen] if "ERROR" in line]
+    shown = (errors or [line for line in [*lines, *screen] if line.strip()] or ["no output"])[-1]
+    return f"LAMMPS failed (exit code {code}): {shown.strip()}; see {log}"
 
 
 def _gather(work: Path, config: MDConfig, plan: list[int]) -> np.ndarray:

@@ -51,31 +51,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlgle.config import TrainConfig
+from mlgle.config import CONDITIONINGS, SCALES, TrainConfig
+from mlgle.nar.bundle import load_fitted, save_fitted
 from mlgle.nar.generate import generate_modes
 from mlgle.nar.model import GaussianParams, ModeNetworks
-from mlgle.nar.train import (
-    EpochReport,
-    evaluate_nll,
-    fit_networks,
-    load_fitted,
-    save_fitted,
-)
+from mlgle.nar.train import EpochReport, evaluate_nll, fit_networks
 from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
+from mlgle.stats import interpolate_log
 
 __all__ = [
-    "CONDITIONINGS",
-    "SCALES",
     "ConditionedModeNetworks",
     "ConditionedModes",
     "ConditionedWindows",
     "ScaleTable",
     "fit_conditioned",
-    "interpolate_log",
 ]
 
-CONDITIONINGS = ("film", "concat")
-SCALES = ("interpolate", "pooled")
 _MODEL_FORMAT = "mlgle.nar.conditioned.ConditionedModes/1"
 
 
@@ -92,38 +83,6 @@ def _as_features(features: Any, name: str, rows: int | None = None) -> np.ndarra
     if rows is not None and f.shape[0] != rows:
         raise ValueError(f"{name}: expected {rows} rows (one per dataset), got {f.shape[0]}")
     return f
-
-
-def interpolate_log(nodes: np.ndarray, values: np.ndarray, at: float, name: str) -> np.ndarray:
-    """log(values) piecewise-linear in 1/x between the sorted nodes, evaluated at x = ``at``.
-
-    nodes: (d,) positive feature values; values: (d, ...) positive; returns (...). Exact at a
-    node (the stored value is returned), zero entries interpolate linearly in 1/x instead of in
-    the log (an NNLS coefficient may be 0). Outside [min, max] of the nodes: ValueError.
-    """
-    nodes = np.asarray(nodes, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    if nodes.ndim != 1 or values.shape[:1] != nodes.shape or np.any(nodes <= 0):
-        raise ValueError(f"{name}: expected positive nodes (d,) and values (d, ...)")
-    if np.any(values < 0):
-        raise ValueError(f"{name}: expected non-negative values to interpolate")
-    hit = np.flatnonzero(nodes == at)
-    if hit.size:
-        return values[hit[0]].copy()
-    if not nodes.min() < at < nodes.max():
-        raise ValueError(
-            f"{name}: {at:g} lies outside the training values [{nodes.min():g}, "
-            f"{nodes.max():g}]; only interpolation is supported"
-        )
-    order = np.argsort(1.0 / nodes)
-    x, y = 1.0 / nodes[order], values[order]
-    upper = int(np.searchsorted(x, 1.0 / at))
-    w = (1.0 / at - x[upper - 1]) / (x[upper] - x[upper - 1])
-    lo, hi = y[upper - 1], y[upper]
-    positive = (lo > 0) & (hi > 0)
-    with np.errstate(divide="ignore"):
-        logs = np.exp((1 - w) * np.log(lo) + w * np.log(hi))
-    return np.where(positive, logs, (1 - w) * lo + w * hi)
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,7 +39,7 @@ def _reject(v: Tensor, e: Tensor) -> Tensor:
 
 
 def rotation_frames(window: Tensor, tol: float | None = None) -> Tensor:
-    """Frames of windows (Sec. 3.2): (..., m, 3) with m >= 3 -> R (..., 3, 3), rows e1, e2, e3.
+    """Eq. 17: frames of windows (Sec. 3.2), (..., m, 3), m >= 3 -> R (..., 3, 3), rows e1, e2, e3.
 
     ``tol`` sets the degeneracy thresholds described in the module docstring.
     """
@@ -81,12 +81,12 @@ def _check_pair(name: str, vectors: Tensor, R: Tensor) -> None:
 
 
 def to_frame(vectors: Tensor, R: Tensor) -> Tensor:
-    """Components in the frame, v̂ = R v (Eqs. 18-19): (..., n, 3), R (..., 3, 3) -> (..., n, 3)."""
+    """Eq. 18: components in the frame, v̂ = R v: (..., n, 3), R (..., 3, 3) -> (..., n, 3)."""
     _check_pair("to_frame", vectors, R)
     return vectors @ R.transpose(-1, -2)
 
 
 def from_frame(vectors: Tensor, R: Tensor) -> Tensor:
-    """Back to the original axes, v = Rᵀ v̂ (Eq. 24): (..., n, 3), R (..., 3, 3) -> (..., n, 3)."""
+    """Eq. 24: back to the original axes, v = Rᵀ v̂: (..., n, 3), R (..., 3, 3) -> (..., n, 3)."""
     _check_pair("from_frame", vectors, R)
     return vectors @ R

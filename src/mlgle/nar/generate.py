@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from mlgle.nar.frames import rotation_frames
 from mlgle.nar.model import FrozenNetworks, ModeNetworks, sample_increment
+from mlgle.stats import is_int
 
 __all__ = ["generate_modes", "generate_modes_reference", "initial_windows"]
 
@@ -66,10 +67,6 @@ class _BlockNoise:
         return self._values[row]
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
 def _check_inputs(
     model: ModeNetworks,
     sigma_z: np.ndarray,
@@ -99,7 +96,7 @@ def _check_inputs(
             raise ValueError(f"{name}: expected shape (modes k={k},), got {np.shape(sigma)}")
         if not np.all(np.isfinite(sigma)) or not np.all(np.asarray(sigma) > 0):
             raise ValueError(f"{name}: expected finite positive scales, got {sigma!r}")
-    if not _is_int(frames) or frames < m:
+    if not is_int(frames) or frames < m:
         raise ValueError(f"frames: expected an integer >= history m={m}, got {frames!r}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
@@ -133,7 +130,7 @@ def generate_modes(
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
-    """Generate k normal modes of n trajectories with the NAR model (Alg. 1, Eqs. 23-25).
+    """Alg. 1: generate k normal modes of n trajectories with the NAR model.
 
     model: trained ModeNetworks (k modes, history m) with parameters in ``dtype``; it runs in
     eval mode under ``torch.inference_mode`` and gets its train/eval mode back afterwards.
@@ -310,7 +307,7 @@ def initial_windows(modes: np.ndarray, start: int, history: int, n: int, seed: i
     if modes.ndim != 4 or modes.shape[-1] != 3 or modes.shape[1] < 1:
         raise ValueError(f"modes: expected shape (frames, chains>=1, k, 3), got {modes.shape}")
     for name, value, low in (("start", start, 0), ("history", history, 1), ("n", n, 1)):
-        if not _is_int(value) or value < low:
+        if not is_int(value) or value < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     frames, chains = modes.shape[:2]
     per_chain = -(-n // chains)  # windows on the busiest chain

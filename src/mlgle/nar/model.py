@@ -198,7 +198,7 @@ class ModeNetworks(nn.Module):
         return [(self.modes, batch, w) for w in widths]
 
     def forward(self, x: Tensor, out: Sequence[Tensor] | None = None) -> GaussianParams:
-        """x (modes, batch, 3·history), the flattened rotated window -> GaussianParams (Eq. 22).
+        """Eq. 22: x (modes, batch, 3·history), the flattened rotated window -> GaussianParams.
 
         ``out``: the buffers of :meth:`layer_outputs` (no autograd), which the layers overwrite
         instead of allocating fresh multi-MB outputs (their page faults cost the generation loop
@@ -237,7 +237,7 @@ class FrozenNetworks:
     takes it from ONEDNN_MIN_BATCH samples on; it copies the weights when built, so later changes
     to the model are not seen. Backend "torch": the model's own batched forward with preallocated
     layer outputs (any dtype and device); the only backend for another architecture (e.g.
-    :class:`~mlgle.nar.sequence.GRUModeNetworks`, which allocates its outputs). Either way dropout
+    :class:`~mlgle.nar.gru.GRUModeNetworks`, which allocates its outputs). Either way dropout
     is off, as in eval mode, and the returned tensors may be overwritten by the next call.
     """
 
@@ -340,7 +340,7 @@ def _check_params(name: str, params: GaussianParams, other: Tensor, what: str) -
 
 
 def gaussian_nll(params: GaussianParams, target: Tensor) -> Tensor:
-    """−log N(target | μ, L D Lᵀ) (Eq. 21): target (modes, batch, 3) -> (modes, batch).
+    """Eq. 21: −log N(target | μ, L D Lᵀ): target (modes, batch, 3) -> (modes, batch).
 
     = ½[Σ log d + wᵀ D⁻¹ w] + (3/2) log 2π with L w = target − μ solved by forward substitution
     (no inverse); D⁻¹ enters as exp(−log d), so it is finite and differentiable for tiny d.
@@ -357,7 +357,7 @@ def gaussian_nll(params: GaussianParams, target: Tensor) -> Tensor:
 
 
 def sample_increment(params: GaussianParams, eps: Tensor) -> Tensor:
-    """Reparametrised draw μ + L D^½ ε (Eq. 23): ε (modes, batch, 3) -> (modes, batch, 3)."""
+    """Eq. 23: reparametrised draw μ + L D^½ ε: ε (modes, batch, 3) -> (modes, batch, 3)."""
     _check_params("sample_increment", params, eps, "eps")
     s1, s2, s3 = (torch.exp(0.5 * params.log_d) * eps).unbind(-1)
     l21, l31, l32 = params.lower.unbind(-1)

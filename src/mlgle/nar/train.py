@@ -1,7 +1,7 @@
 """Fit the k per-mode NAR networks at once (Secs. 3.1-3.3, 4.2, 4.4, Appendix C).
 
 All modes train together in one batched network, :class:`~mlgle.nar.model.ModeNetworks` (the
-paper's MLP) or :class:`~mlgle.nar.sequence.GRUModeNetworks` (``train.architecture``): one shuffled
+paper's MLP) or :class:`~mlgle.nar.gru.GRUModeNetworks` (``train.architecture``): one shuffled
 order of the training samples per epoch, shared by the modes; the loss is the sum over modes of
 each mode's batch-mean Gaussian NLL (Eq. 21), so every mode receives exactly its own gradient and,
 Adam being element-wise, k-mode training equals k separate one-mode trainings with the same seeds.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +27,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mlgle.config import TrainConfig
+from mlgle.errors import CheckpointError
+from mlgle.nar.bundle import load_fitted, read_torch, save_fitted, save_torch
+from mlgle.nar.gru import GRUModeNetworks
 from mlgle.nar.model import ModeNetworks, gaussian_nll
-from mlgle.nar.sequence import GRUModeNetworks
 from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
 
 EVAL_BATCH = 4096
@@ -42,10 +44,6 @@ NETWORKS: dict[str, type[ModeNetworks] | type[GRUModeNetworks]] = {
     "gru": GRUModeNetworks,
 }
 _RESUMABLE_CHANGES = frozenset({"epochs", "threads"})
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or saved model cannot be used; the message names the file and the reason."""
 
 
 @dataclass(frozen=True)
@@ -101,50 +99,6 @@ class TrainedModes:
             lambda p: NETWORKS[p.get("architecture", "mlp")](**p["model_config"]),
         )
         return cls(standardisation=Standardisation.from_dict(payload["standardisation"]), **fitted)
-
-
-def save_fitted(path: str | Path, format: str, fitted: Any, **extra: Any) -> None:
-    """Save a fitted model bundle atomically: ``fitted`` carries ``model`` (with ``config()``),
-    ``history``, ``train_nll``, ``val_nll`` ``(epochs, k)``, ``best_epoch`` ``(k,)`` and
-    ``config``; ``extra`` adds plain entries (the standardisation, the architecture, ...)."""
-    payload = {
-        "format": format,
-        "model_config": fitted.model.config(),
-        "state_dict": fitted.model.state_dict(),
-        **extra,
-        "history": int(fitted.history),
-        "train_nll": torch.as_tensor(fitted.train_nll, dtype=torch.float64),
-        "val_nll": torch.as_tensor(fitted.val_nll, dtype=torch.float64),
-        "best_epoch": torch.as_tensor(fitted.best_epoch, dtype=torch.int64),
-        "config": dict(fitted.config),
-    }
-    _atomic_save(payload, Path(path))
-
-
-def load_fitted(
-    path: str | Path, format: str, kind: str, build: Callable[[dict[str, Any]], nn.Module]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a bundle of :func:`save_fitted` whose format must be ``format`` (else a
-    CheckpointError naming ``kind``); ``build(payload)`` makes the empty model. Returns the raw
-    payload and the shared fields (model in eval mode with its weights, history, curves, config).
-    """
-    path = Path(path)
-    payload = _load(path)
-    if payload.get("format") != format:
-        raise CheckpointError(
-            f"{path}: not a saved {kind} (format {payload.get('format')!r}, expected {format!r})"
-        )
-    model = build(payload)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return payload, {
-        "model": model,
-        "history": int(payload["history"]),
-        "train_nll": payload["train_nll"].numpy(),
-        "val_nll": payload["val_nll"].numpy(),
-        "best_epoch": payload["best_epoch"].numpy(),
-        "config": dict(payload["config"]),
-    }
 
 
 @dataclass
@@ -218,8 +172,9 @@ def fit_modes(
     once, in an order drawn from ``config.seed`` and the epoch, in minibatches of
     ``config.batch_size``; ``callback`` gets an :class:`EpochReport` after each epoch, after the
     checkpoint (if any) has been written. Early stopping after ``config.patience`` epochs
-    without any mode improving (0: off). With ``checkpoint``, an existing file is resumed from and
-    the state is saved atomically after every epoch. Deterministic on CPU for a given seed.
+    without any mode improving (0: off). With ``checkpoint``, an existing file is resumed from
+    (one of other data, seeds or settings is set aside, see :func:`fit_networks`) and the state
+    is saved atomically after every epoch. Deterministic on CPU for a given seed.
     """
     k = _check_inputs(modes, config)
     train_span, val_span = split_modes(modes, config.t_train, config.t_val)
@@ -290,8 +245,10 @@ def fit_networks(
     :class:`~mlgle.nar.model.GaussianParams` and has ``modes`` and every state tensor with a
     leading ``modes`` dimension; a dataset has ``len``, ``modes`` and ``batch(indices)`` ->
     (inputs, rotated target (k, batch, 3)), like :class:`~mlgle.nar.windows.WindowDataset`.
-    Optimiser, per-mode best epoch, early stopping, callback and checkpoint/resume (refused when
-    ``fingerprint`` differs, except epochs and threads) are those of :func:`fit_modes`.
+    Optimiser, per-mode best epoch, early stopping, callback and checkpoint/resume are those of
+    :func:`fit_modes`; a checkpoint whose ``fingerprint`` differs (except epochs and threads) or
+    that cannot be read is set aside (``<checkpoint>.stale-<time>``, one line on stderr) and
+    training starts afresh.
     """
     checkpoint = None if checkpoint is None else Path(checkpoint)
     threads = torch.get_num_threads()
@@ -303,7 +260,7 @@ def fit_networks(
             optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
             state = _Progress.fresh(model)
             if checkpoint is not None and checkpoint.exists():
-                state = _resume(checkpoint, fingerprint, model, optimiser)
+                state = _resume(checkpoint, fingerprint, model, optimiser) or state
             _run_epochs(
                 model,
                 optimiser,
@@ -453,7 +410,7 @@ def _save_checkpoint(
         "val_nll": torch.from_numpy(val_nll),
         "rng": torch.get_rng_state(),
     }
-    _atomic_save(payload, path)
+    save_torch(payload, path)
 
 
 def _resume(
@@ -461,15 +418,20 @@ def _resume(
     fingerprint: dict[str, Any],
     model: ModeNetworks,
     optimiser: torch.optim.Optimizer,
-) -> _Progress:
-    """Load model, optimiser, curves, best weights and the global RNG state from ``path``."""
-    payload = _load(path)
-    if payload.get("format") != _CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path}: not a training checkpoint (format {payload.get('format')!r}, expected "
-            f"{_CHECKPOINT_FORMAT!r})"
-        )
-    _check_fingerprint(path, payload["fingerprint"], fingerprint)
+) -> _Progress | None:
+    """Load model, optimiser, curves, best weights and the global RNG state from ``path``; None
+    (the file set aside, see :func:`_set_aside`) if it is unreadable or of another run."""
+    try:
+        payload = read_torch(path)
+        if payload.get("format") != _CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{path}: not a training checkpoint (format {payload.get('format')!r}, expected "
+                f"{_CHECKPOINT_FORMAT!r})"
+            )
+        _check_fingerprint(path, payload["fingerprint"], fingerprint)
+    except (CheckpointError, KeyError, TypeError) as exc:
+        _set_aside(path, exc)
+        return None
     model.load_state_dict(payload["model"])
     optimiser.load_state_dict(payload["optimiser"])
     torch.set_rng_state(payload["rng"])
@@ -484,14 +446,26 @@ def _resume(
     )
 
 
+def _set_aside(path: Path, reason: Exception) -> Path:
+    """Rename a checkpoint that cannot be resumed to ``<name>.stale-<time>``; one stderr line."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.stale-{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.stale-{stamp}-{n}"), n + 1
+    os.replace(path, aside)
+    why = str(reason) if isinstance(reason, CheckpointError) else f"{path}: malformed ({reason!r})"
+    lines = why.splitlines() or [""]
+    why = lines[0] + (" ...)" if len(lines) > 1 else "")
+    print(f"mlgle: notice: {why}; set it aside as {aside}, training from scratch", file=sys.stderr)
+    return aside
+
+
 def _check_fingerprint(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume a run with other data, seeds or settings (epochs and threads may differ)."""
+    """Raise if ``saved`` is of other data, seeds or settings (epochs and threads may differ)."""
     for key in ("seeds", "standardisation"):
         if saved[key] != current[key]:
-            raise CheckpointError(
-                f"{path}: the checkpoint was written for other {key} "
-                f"({saved[key]} != {current[key]}); delete it or use another path"
-            )
+            raise CheckpointError(f"{path}: the checkpoint was written for other {key}")
     changed = sorted(
         name
         for name in set(saved["config"]) | set(current["config"])
@@ -500,36 +474,10 @@ def _check_fingerprint(path: Path, saved: dict[str, Any], current: dict[str, Any
     )
     if changed:
         raise CheckpointError(
-            f"{path}: the checkpoint was written with other train settings ({', '.join(changed)});"
-            " delete it or use another path"
+            f"{path}: the checkpoint was written with other train settings ({', '.join(changed)})"
         )
 
 
 def _plain(value: Any) -> Any:
     """Tuples and lists compare equal (a config round-trip may turn one into the other)."""
     return list(value) if isinstance(value, tuple | list) else value
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: cannot read torch file ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise CheckpointError(f"{path}: expected a dict payload, got {type(payload).__name__}")
-    return payload
-
-
-def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

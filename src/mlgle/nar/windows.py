@@ -69,7 +69,7 @@ class Standardisation:
 
     @property
     def ratio(self) -> np.ndarray:
-        """σ_Δz / σ_z per mode, ``(k,)``: the integration factor of Eq. 25."""
+        """Eq. 25: σ_Δz / σ_z per mode, ``(k,)``: the integration factor of Eq. 25."""
         return self.sigma_dz / self.sigma_z
 
     @classmethod

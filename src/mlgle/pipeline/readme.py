@@ -1,0 +1,112 @@
+"""Copy the default study's results into the README (``make readme-results``), never by hand.
+
+Replaces the block between the ``results`` markers in README.md with Table 1, the MAREs and the
+measured wall-clock from reports/, the leave-one-temperature-out table where reports/loto/ exists,
+and copies a few figures to docs/figures/ (tracked by git).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from mlgle.store import write_text
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+FIGURES = ("fig13_mlgle_msd.png", "fig14_diffusion.png", "fig09_nacf.png")
+LOTO_FIGURE = "fig_d_vs_t.png"
+
+
+def loto_block(loto_csv: Path) -> str:
+    """The LOTO table (``mlgle loto report``'s loto.csv) in a README-wide form: D with 95 % CI
+    and the error vs D_MD for the per-temperature and the conditioned model at each unseen T."""
+    table = pl.read_csv(loto_csv)
+
+    def d(row: dict, name: str, err: str | None = None) -> str:
+        text = f"{row[name]:.5f} {row[name + '_ci95']}"
+        return text if err is None else f"{text}, {row[err]:+.1f} %"
+
+    lines = [
+        "| T* (trained on) | D_MD | ML-GLE per-T (trained at T*) | conditioned, α β interpolated "
+        "| conditioned, α β refit | NACF band per-T / cond. |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table.iter_rows(named=True):
+        cells = [
+            f"{row['T']:g} ({row['trained_on']})",
+            d(row, "D_md"),
+            d(row, "D_mlgle_per_T", "err_per_T_pct"),
+            d(row, "D_mlgle_cond", "err_cond_pct"),
+            d(row, "D_mlgle_cond_refit", "err_cond_refit_pct"),
+            f"{row['nacf_band_per_T']:.2f} / {row['nacf_band_cond']:.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_block(reports: Path) -> str:
+    """Markdown for the README from reports/metrics.json, table1.md and repro_wallclock.json."""
+    metrics = json.loads((reports / "metrics.json").read_text())
+    table = (reports / "table1.md").read_text().strip()
+    summary = metrics["summary"]
+    wallclock = reports / "repro_wallclock.json"
+    took = "Wall-clock not recorded (run `make repro`)."
+    if wallclock.exists():
+        timing = json.loads(wallclock.read_text())
+        how = timing.get("how", "`make repro`")
+        took = f"Wall-clock: {timing['seconds'] / 60:.1f} min ({how})."
+    figures = "\n".join(f"![{name}](docs/figures/{name})" for name in FIGURES)
+    loto = []
+    if (reports / "loto" / "loto.csv").exists():
+        loto = [
+            "",
+            "Leave one temperature out (`loto-*` stages): one model conditioned on T, trained "
+            "without T*, predicts D at T*:",
+            "",
+            loto_block(reports / "loto" / "loto.csv"),
+            "",
+            f"![{LOTO_FIGURE}](docs/figures/{LOTO_FIGURE})",
+        ]
+    return "\n".join(
+        [
+            START,
+            "Produced by `make repro` and copied by `make readme-results` "
+            "(D in σ²/τ, reduced LJ units; CIs are 95 %). D_short is the estimate without any "
+            "model: Eq. 35 on the training frames alone, lags [T_train/4, T_train/2].",
+            "",
+            table,
+            "",
+            f"MARE vs D_MD: model-free D_short {100 * summary['mare_short']:.1f} %, "
+            f"GLE fit {100 * summary['mare_gle']:.1f} %, "
+            f"ML-GLE {100 * summary['mare_mlgle']:.1f} %; generated NACFs inside the MD 99 % "
+            f"Mélard-Roy band on {100 * summary['nacf_band_fraction_mean']:.0f} % of lags. {took}",
+            "",
+            figures,
+            *loto,
+            END,
+        ]
+    )
+
+
+def update_readme(root: Path) -> None:
+    readme = root / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme}: the markers {START} and {END} are missing")
+    block = results_block(root / "reports")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    (root / "docs" / "figures").mkdir(parents=True, exist_ok=True)
+    for name in FIGURES:
+        shutil.copy2(root / "reports" / "figures" / name, root / "docs" / "figures" / name)
+    if (root / "reports" / "loto" / LOTO_FIGURE).exists():
+        shutil.copy2(root / "reports" / "loto" / LOTO_FIGURE, root / "docs" / "figures")
+    write_text(readme, head + block + tail)
+
+
+if __name__ == "__main__":
+    update_readme(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
