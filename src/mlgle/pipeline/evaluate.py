@@ -19,6 +19,8 @@ from mlgle.store import (
 
 if TYPE_CHECKING:
     from mlgle.analysis.evaluation import EvaluationData
+    from mlgle.gle import GLEModel
+    from mlgle.store import TrajectoryMeta
 
 
 def evaluate(
@@ -30,25 +32,12 @@ def evaluate(
     tracking: bool,
 ) -> dict:
     """Generated vs MD at one temperature: ``out/summary.json`` and ``out/evaluation.npz``."""
-    from mlgle.analysis.evaluation import evaluate as compare
-
     z, meta = read_modes(modes_store)
     gen, com, _ = open_generated(generated)
     fit = read_json(gle_json, "mlgle fit-gle")
     gle = gle_from_json(fit, gle_json)
     ev = params.evaluate
-    data, summary = compare(
-        z,
-        gen,
-        com,
-        gle,
-        meta.dt,
-        meta.temperature,
-        ev.d_window,
-        ev.nacf_max_lag,
-        ev.band_level,
-        ev.seed,
-    )
+    data, summary = compare_with_md(params, z, meta, gen, com, gle)
     summary["D_gle_ci95"] = fit.get("D_gle_ci95")
     summary |= short_baseline(z[:, :, 0], meta.dt, params)
     write_evaluation(out, data, summary, ev.nacf_modes)
@@ -74,6 +63,26 @@ def evaluate(
             for name in ("summary.json", "fig09_nacf.png", "fig13_mlgle_msd.png"):
                 run.log_artifact(out / name)
     return summary
+
+
+def compare_with_md(
+    params: Params,
+    z: np.ndarray,
+    meta: TrajectoryMeta,
+    gen: np.ndarray,
+    com: np.ndarray,
+    gle: GLEModel,
+) -> tuple[EvaluationData, dict]:
+    """:func:`mlgle.analysis.evaluation.evaluate` with the ``evaluate`` section's settings: MD
+    modes z (frames, chains, k + 1, 3), generated modes (frames', n, k, 3) and C.o.M (frames', n,
+    3), the GLE that coupled them. Shared by ML-GLE, the LOTO model and the linear baseline."""
+    from mlgle.analysis.evaluation import evaluate as compare
+
+    ev = params.evaluate
+    return compare(
+        z, gen, com, gle, meta.dt, meta.temperature, ev.d_window, ev.nacf_max_lag,
+        ev.band_level, ev.seed,
+    )  # fmt: skip
 
 
 def short_baseline(com: np.ndarray, dt: float, params: Params) -> dict:

@@ -20,26 +20,23 @@ def linear_ar(params: Params, modes_store: Path, gle_json: Path, out: Path, trac
     ``D_mlgle``, also stored as ``D_linear``), ``out/model.json`` (the AR coefficients) and
     ``out/evaluation.npz``. Uses train.history, train.t_train and the generate section.
     """
-    from mlgle.analysis.evaluation import evaluate as compare
     from mlgle.gle import brownian_rng
     from mlgle.nar.generate import initial_windows
     from mlgle.nar.linear import fit_linear_ar, generate_linear
+    from mlgle.pipeline.evaluate import compare_with_md
 
     z, meta = read_modes(modes_store)
     k = params.slow_modes(z.shape[2] - 1)
     gle = read_gle(gle_json)
     if gle.k != k:
         raise StoreError(f"{gle_json}: field 'k' = {gle.k}, but modes.k gives {k} modes")
-    cfg, gen_cfg, ev = params.train, params.generate, params.evaluate
+    cfg, gen_cfg = params.train, params.generate
     slow = z[:, :, 1 : k + 1]
     model = fit_linear_ar(slow, cfg.history, cfg.t_train)
     initial = initial_windows(slow, cfg.t_train, cfg.history, gen_cfg.trajectories, gen_cfg.seed)
     gen = generate_linear(model, initial, gen_cfg.frames, gen_cfg.seed)
     com = gle.generate_com(gen, brownian_rng(gen_cfg.seed))
-    data, summary = compare(
-        z, gen, com, gle, meta.dt, meta.temperature, ev.d_window, ev.nacf_max_lag,
-        ev.band_level, ev.seed,
-    )  # fmt: skip
+    data, summary = compare_with_md(params, z, meta, gen, com, gle)
     summary |= {"D_linear": summary["D_mlgle"], "D_linear_ci95": summary["D_mlgle_ci95"]}
     with atomic_dir(out) as tmp:
         data.save(tmp / "evaluation.npz")

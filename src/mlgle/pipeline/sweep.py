@@ -22,7 +22,14 @@ from mlgle.sweep.data import (
     training_temperature,
 )
 from mlgle.sweep.objectives import Job, check_grid, study_constants
-from mlgle.sweep.queue import fill_queue, open_storage, resolve_storage, run_workers, split_trials
+from mlgle.sweep.queue import (
+    fill_queue,
+    open_storage,
+    redact,
+    resolve_storage,
+    run_workers,
+    split_trials,
+)
 from mlgle.sweep.results import trials_table
 from mlgle.sweep.spec import make_pruner, make_sampler
 
@@ -118,7 +125,7 @@ def run_study(
         )
     if spec.sampler == "grid":
         counts = fill_queue(study, spec, seed, n_trials, requeue_running)
-        _log.info("study %s (%s in %s): %s", name, study_name, _redact(location), counts)
+        _log.info("study %s (%s in %s): %s", name, study_name, redact(location), counts)
         shares: list[int | None] = [None] * min(workers, counts["queued"])
     else:
         total = n_trials if n_trials is not None else spec.n_trials or _DEFAULT_TRIALS
@@ -134,7 +141,7 @@ def run_study(
         table, curves = trials_table(study, spec)
         paths = _write_outputs(out_dir, spec, table, curves, refs, heuristic)
         if run is not None:
-            _log_summary(run, spec, study, table, paths, _redact(location))
+            _log_summary(run, spec, study, table, paths, redact(location))
     return table
 
 
@@ -179,14 +186,6 @@ def _parent_run(params: Params, name: str, tracking: bool) -> Iterator[Any]:
     with Tracker(params.tracking).run(f"sweep {name}", params, stage="sweep", study=name) as run:
         yield run
 
-
-def _redact(location: str) -> str:
-    """Drop a password from an RDB URL before it is logged."""
-    if "://" not in location or "@" not in location:
-        return location
-    scheme, rest = location.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
 
 
 def main(params: Params, args: Any) -> None:

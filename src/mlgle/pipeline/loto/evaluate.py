@@ -26,8 +26,7 @@ def evaluate(
     """Generated vs MD at T*, exactly as ``mlgle evaluate`` (same function and settings), once
     per GLE variant. Writes ``out/summary.json`` (the primary variant's summary plus
     ``variants``), ``out/evaluation.npz`` and Figs. 9 and 13 of the primary variant."""
-    from mlgle.analysis.evaluation import evaluate as compare
-    from mlgle.pipeline.evaluate import short_baseline, write_evaluation
+    from mlgle.pipeline.evaluate import compare_with_md, short_baseline, write_evaluation
 
     check_left_out(params, left_out)
     mapped, meta = modes_store(modes_dir, left_out)
@@ -40,18 +39,7 @@ def evaluate(
     results = {}
     for name in GLE_VARIANTS:
         com = np.load(generated / f"com_{name}.npy").astype(np.float64)
-        results[name] = compare(
-            z,
-            gen,
-            com,
-            gle_from_json(gles[name]),
-            meta.dt,
-            meta.temperature,
-            ev.d_window,
-            ev.nacf_max_lag,
-            ev.band_level,
-            ev.seed,
-        )
+        results[name] = compare_with_md(params, z, meta, gen, com, gle_from_json(gles[name]))
     data, summary = results[settings.gle]
     summary = {
         **summary,
