@@ -171,3 +171,30 @@ def test_open_generated_reads_modes_com_and_meta(tmp_path):
     np.testing.assert_array_equal(c, com.astype(np.float32))
     with pytest.raises(StoreError, match=r"meta\.json: not found"):
         open_generated(tmp_path / "missing")
+
+
+def test_leftovers_of_dead_runs_are_removed_and_nothing_else(tmp_path):
+    """What a SIGKILLed run left beside an output goes at the next write; a live run's temporary
+    output and files of the same prefix that mlgle did not name stay."""
+    import subprocess
+    import sys
+
+    from mlgle.store import remove_dead_leftovers, write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    target = tmp_path / "out.json"
+    (tmp_path / f".out.json.pid{dead}.abc.tmp").write_text("half")
+    (tmp_path / f".out.json.pid{dead}.dir.tmp").mkdir()
+    (tmp_path / f".out.json.old-pid{dead}").write_text("previous")
+    live = tmp_path / f".out.json.pid{os.getpid()}.xyz.tmp"
+    live.write_text("another run of this process")
+    keep = [tmp_path / ".out.json.notes.tmp", tmp_path / ".out.jsonpid1.tmp", tmp_path / "x.tmp"]
+    for path in keep:
+        path.write_text("not ours")
+    write_text(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, live.name, f".out.json.old-pid{dead}", *(p.name for p in keep)]
+    )
+    assert remove_dead_leftovers(target, ".old") == [tmp_path / f".out.json.old-pid{dead}"]
+    assert live.exists() and all(p.read_text() == "not ours" for p in keep)

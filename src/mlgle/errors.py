@@ -33,3 +33,7 @@ class CheckpointError(MlgleError, ValueError):
 
 class MDError(MlgleError, RuntimeError):
     """LAMMPS failed or left inconsistent files; the message names the log and its ERROR line."""
+
+
+class GenerationError(MlgleError, RuntimeError):
+    """Generated trajectories diverged; the message names the model, the mode and the frame."""

@@ -14,8 +14,10 @@ not write is ever deleted. :func:`output_lock` keeps two runs from writing one o
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -120,7 +122,8 @@ def atomic_dir(target: str | Path, kind: str = "") -> Iterator[Path]:
         raise StoreError(f"{target}: not a usable output directory (give a new directory's name)")
     check_output(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_dead_leftovers(target, ".tmp")
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
@@ -128,7 +131,7 @@ def atomic_dir(target: str | Path, kind: str = "") -> Iterator[Path]:
         check_output(target, kind)  # it may have appeared while the block ran
         old = None
         if target.exists() or target.is_symlink():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.old-pid{os.getpid()}")
             os.replace(target, old)
         os.replace(tmp, target)
         if old is not None:
@@ -136,6 +139,7 @@ def atomic_dir(target: str | Path, kind: str = "") -> Iterator[Path]:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 old.unlink(missing_ok=True)
+        remove_dead_leftovers(target, ".old")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -187,6 +191,41 @@ def output_lock(target: str | Path) -> Iterator[Path]:
                 break
 
 
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.pid{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_dead_leftovers(target: Path, kind: str) -> list[Path]:
+    """Remove what a killed (SIGKILL) mlgle run left beside ``target``: its temporary outputs
+    (``kind`` ".tmp": ``.<name>.pid<PID>.*.tmp``) or the previous output it had set aside
+    (".old": ``.<name>.old-pid<PID>``), only where process PID no longer runs. Returns them."""
+    pattern = {
+        ".tmp": (f".{glob.escape(target.name)}.pid*.tmp", r"\.pid(\d+)\.[^/]*\.tmp$"),
+        ".old": (f".{glob.escape(target.name)}.old-pid*", r"\.old-pid(\d+)$"),
+    }[kind]
+    removed = []
+    for leftover in target.parent.glob(pattern[0]):
+        found = re.search(pattern[1], leftover.name[len(target.name) + 1 :])
+        if found is None or _alive(int(found.group(1))):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -199,7 +238,8 @@ def write_file(path: str | Path, write: Callable[[Path], Any]) -> Path:
     path = Path(path)
     check_output(path, writes="file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    remove_dead_leftovers(path, ".tmp")
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

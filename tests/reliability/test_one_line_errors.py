@@ -165,3 +165,25 @@ def test_a_corrupt_model_file_is_one_line(work, capsys):
     line = error_line(argv, capsys, "generate")
     assert f"{work / 'model' / 'model.pt'}: cannot read torch file" in line
     assert not (work / "gen").exists() and not leftovers(work)
+
+
+def test_a_diverging_model_is_one_line_and_writes_nothing(work, capsys):
+    """Non-finite generated modes (a diverged network) name the model, the mode and the frame."""
+    import torch
+
+    params, modes = work / "params.yaml", work / "modes"
+    assert run(["fit-gle", "--params", params, "--modes", modes, "--out", work / "gle.json"],
+               capsys)[0] == 0  # fmt: skip
+    z, _ = read_modes(modes)
+    config = TrainConfig(history=4, t_train=200, t_val=0, hidden=(4,), latent=2, epochs=1,
+                         patience=0, threads=1)  # fmt: skip
+    trained = fit_modes(z[:200, :, 1:5], config, progress=False)
+    with torch.no_grad():
+        for weight in trained.model.parameters():
+            weight.fill_(float("nan"))
+    write_model_dir(work / "model", trained, [1, 2, 3, 4], {})
+    argv = ["generate", "--params", params, "--model", work / "model", "--modes", modes,
+            "--gle", work / "gle.json", "--out", work / "gen", "--no-progress"]  # fmt: skip
+    line = error_line(argv, capsys, "generate")
+    assert f"{work / 'model' / 'model.pt'}: generated mode 1 is not finite from frame" in line
+    assert not (work / "gen").exists() and not leftovers(work)

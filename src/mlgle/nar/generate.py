@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal
 from tqdm.auto import tqdm
 
+from mlgle.errors import GenerationError
 from mlgle.nar.frames import rotation_frames
 from mlgle.nar.model import FrozenNetworks, ModeNetworks, sample_increment
 from mlgle.stats import is_int
@@ -329,3 +330,16 @@ def initial_windows(modes: np.ndarray, start: int, history: int, n: int, seed: i
     s = starts[index // used, index % used]
     c = chain_of_slot[index % used]
     return modes[s[None, :] + np.arange(history)[:, None], c[None, :]]
+
+
+def check_generated(modes: np.ndarray, source: str) -> None:
+    """Raise :class:`GenerationError` if generated modes (frames, n, k, 3) hold a non-finite value,
+    naming ``source`` (the model), the first such frame and its mode (1-based, as p in Eq. 15)."""
+    bad = ~np.isfinite(modes).all(axis=(1, 3))  # (frames, k)
+    if bad.any():
+        frame, mode = (int(i) for i in np.argwhere(bad)[0])
+        raise GenerationError(
+            f"{source}: generated mode {mode + 1} is not finite from frame {frame} of "
+            f"{modes.shape[0]} (the model diverged: retrain with more epochs or a lower train.lr, "
+            "or check the modes it was trained on)"
+        )

@@ -28,7 +28,7 @@ def generate(
     import torch
 
     from mlgle.gle import brownian_rng
-    from mlgle.nar.generate import generate_modes, initial_windows
+    from mlgle.nar.generate import check_generated, generate_modes, initial_windows
     from mlgle.nar.train import TrainedModes
 
     cfg = params.generate
@@ -49,6 +49,7 @@ def generate(
     gen = generate_modes(
         trained.model, std.sigma_z, std.sigma_dz, initial, cfg.frames, cfg.seed, progress
     )
+    check_generated(gen, f"{model_dir / 'model.pt'}")
     com = gle.generate_com(gen, brownian_rng(cfg.seed))
     with atomic_dir(out) as tmp:
         np.save(tmp / "modes.npy", gen.astype(np.float32, copy=False))

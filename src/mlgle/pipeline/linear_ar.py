@@ -21,7 +21,7 @@ def linear_ar(params: Params, modes_store: Path, gle_json: Path, out: Path, trac
     ``out/evaluation.npz``. Uses train.history, train.t_train and the generate section.
     """
     from mlgle.gle import brownian_rng
-    from mlgle.nar.generate import initial_windows
+    from mlgle.nar.generate import check_generated, initial_windows
     from mlgle.nar.linear import fit_linear_ar, generate_linear
     from mlgle.pipeline.evaluate import compare_with_md
 
@@ -35,6 +35,7 @@ def linear_ar(params: Params, modes_store: Path, gle_json: Path, out: Path, trac
     model = fit_linear_ar(slow, cfg.history, cfg.t_train)
     initial = initial_windows(slow, cfg.t_train, cfg.history, gen_cfg.trajectories, gen_cfg.seed)
     gen = generate_linear(model, initial, gen_cfg.frames, gen_cfg.seed)
+    check_generated(gen, f"linear AR(m) fitted on {modes_store}")
     com = gle.generate_com(gen, brownian_rng(gen_cfg.seed))
     data, summary = compare_with_md(params, z, meta, gen, com, gle)
     summary |= {"D_linear": summary["D_mlgle"], "D_linear_ci95": summary["D_mlgle_ci95"]}

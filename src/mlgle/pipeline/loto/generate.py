@@ -54,6 +54,7 @@ def generate(
     import torch
 
     from mlgle.nar.conditioned import ConditionedModes
+    from mlgle.nar.generate import check_generated
 
     torch.set_num_threads(params.train.threads)
     fitted = ConditionedModes.load(Path(model_dir) / "model.pt")
@@ -65,6 +66,7 @@ def generate(
     start = time.perf_counter()
     gen = fitted.generate(left_out, initial, cfg.frames, cfg.seed, progress)
     seconds = time.perf_counter() - start
+    check_generated(gen, f"{Path(model_dir) / 'model.pt'} at T* = {left_out:g}")
     points, t_fit = params.gle_points(), params.gle.t_fit
     fits, com_msd = {}, {}
     for t in temps:
