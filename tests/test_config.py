@@ -21,7 +21,7 @@ PAPER_STUDIES = ("fig10_k", "fig11_tfit", "fig17_batch", "history_m")
 def test_repository_params_load_and_are_frozen():
     params = load_params(ROOT / "params.yaml")
     assert params.md.temperatures == (1.0, 1.25, 1.5)
-    assert params.md.frame_dt == pytest.approx(1.0)  # Δt = steps_per_frame · timestep
+    assert params.md.frame_dt == pytest.approx(0.2)  # Δt = steps_per_frame · timestep
     assert params.md.frames == params.md.production_steps // params.md.steps_per_frame + 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.train.history = 3  # type: ignore[misc]

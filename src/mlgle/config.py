@@ -40,8 +40,8 @@ class MDConfig:
     dpd_gamma: float = 4.5
     timestep: float = 0.01
     equilibration_steps: int = 100_000
-    production_steps: int = 1_250_000
-    steps_per_frame: int = 100
+    production_steps: int = 1_000_000
+    steps_per_frame: int = 20
     restart_every: int = 100_000
     ranks: int = 2
     seed: int = 4928459
@@ -164,7 +164,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class GenerateConfig:
     trajectories: int = 100
-    frames: int = 12500
+    frames: int = 25000
     seed: int = 99
 
     def check(self, where: str) -> None:
@@ -174,9 +174,9 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    d_window: tuple[int, int] = (3000, 6000)
+    d_window: tuple[int, int] = (2500, 7500)
     short_window: tuple[float, float] = (0.25, 0.5)
-    nacf_max_lag: int = 2000
+    nacf_max_lag: int = 2500
     nacf_modes: tuple[int, ...] = (1, 2, 5, 10)
     band_level: float = 0.99
     seed: int = 7
@@ -451,9 +451,9 @@ class BudgetConfig:
     independent segments per budget for D_short and D_GLE, the budgets that also get a trained
     ML-GLE, and the temperature those are trained at."""
 
-    t_trains: tuple[int, ...] = (125, 250, 500, 1000, 1250)
+    t_trains: tuple[int, ...] = (250, 500, 1000, 2500, 5000)
     segments: int = 8
-    mlgle_t_trains: tuple[int, ...] = (250,)
+    mlgle_t_trains: tuple[int, ...] = (250, 2500)
     temperature: float = 1.25
 
     def check(self, where: str) -> None:
