@@ -54,3 +54,24 @@ def test_a_window_outside_the_training_frames_is_refused():
     com = np.zeros((100, 3, 3))
     with pytest.raises(ValueError, match="short window"):
         short_window_diffusion(com, 1.0, 200, (0.25, 0.5))
+
+
+def test_regime_evidence_shows_the_transient_theory_predicts():
+    """At h = T_train/2 the MSD of Brownian + OU over 6 h D is 1 + s²(1 - e^{-h/τ})/(D h) and its
+    log-slope (6 D + 6 s² e^{-h/τ}/τ) h / MSD(h), from MSD = 6Dt + 6s²(1 - e^{-t/τ})."""
+    from mlgle.analysis.evaluation import regime_evidence
+
+    d, s2, tau, dt, t_train = 0.004, 0.5, 30.0, 1.0, 200
+    com = brownian_plus_ou(3000, 400, d, s2, tau, dt, seed=5)
+    got = regime_evidence(com, dt, t_train, d)
+    h = t_train // 2
+    msd = 6 * d * h + 6 * s2 * (1 - np.exp(-h / tau))
+    assert got["msd_over_6Dt_at_half_train"] == pytest.approx(msd / (6 * d * h), rel=0.05)
+    slope = (6 * d + 6 * s2 * np.exp(-h / tau) / tau) * h / msd
+    assert slope < 0.8 and got["slope_at_half_train"] == pytest.approx(slope, abs=0.05)
+    # a window long past τ: the slope is back to 6 D h / MSD(h), nearer 1
+    late = regime_evidence(com, dt, 2000, d)
+    h = 1000
+    msd_late = 6 * d * h + 6 * s2
+    assert late["msd_over_6Dt_at_half_train"] == pytest.approx(msd_late / (6 * d * h), rel=0.05)
+    assert late["slope_at_half_train"] == pytest.approx(6 * d * h / msd_late, abs=0.05)

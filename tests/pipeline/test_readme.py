@@ -15,8 +15,11 @@ from mlgle.pipeline.readme import END, FIGURES, LOTO_FIGURE, START, update_readm
 def make_reports(root):
     (root / "reports" / "figures").mkdir(parents=True)
     (root / "reports" / "metrics.json").write_text(
-        json.dumps({"summary": {"mare_short": 0.2, "mare_gle": 0.123, "mare_mlgle": 0.0456,
-                                "nacf_band_fraction_mean": 0.81}})
+        json.dumps({"summary": {"mare_short": 0.2, "mare_gle": 0.123, "mare_linear": 0.09,
+                                "mare_mlgle": 0.0456, "nacf_band_fraction_mean": 0.81},
+                    "temperatures": {"1.0": {"msd_over_6Dt_at_half_train": 1.0871,
+                                             "slope_at_half_train": 0.8861,
+                                             "nacf_band_fraction_per_mode": [0.5, 0.987]}}})
     )
     (root / "reports" / "table1.md").write_text("| T | D_md |\n|---|---|\n| 1.0 | 0.003 |\n")
     (root / "reports" / "repro_wallclock.json").write_text(json.dumps({"seconds": 1500}))
@@ -31,10 +34,24 @@ def test_block_is_replaced_from_reports(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "old" not in text and text.endswith("after\n") and text.startswith("# x\n")
     assert "| 1.0 | 0.003 |" in text
-    assert "GLE fit 12.3 %, ML-GLE 4.6 %" in text and "81 % of lags" in text
+    assert "GLE fit 12.3 %, linear AR 9.0 %, ML-GLE 4.6 %" in text and "81 % of lags" in text
     assert "D_short 20.0 %" in text
+    assert "| 1 | 1.087 | 0.886 | 0.50 0.99 |" in text  # the regime evidence, per-mode shares
+    assert "What the network buys" not in text and "MD budget" not in text
     assert "Wall-clock: 25.0 min (`make repro`)" in text
     assert all((tmp_path / "docs" / "figures" / n).read_bytes() == b"png" for n in FIGURES)
+
+
+def test_baseline_and_budget_tables_join_the_block_when_their_stages_ran(tmp_path):
+    make_reports(tmp_path)
+    (tmp_path / "reports" / "baselines.md").write_text("| T | mode | share |\n|---|---|---|\n")
+    (tmp_path / "reports" / "budget").mkdir()
+    (tmp_path / "reports" / "budget" / "budget.md").write_text("| T_train | err |\n|--|--|\n")
+    (tmp_path / "README.md").write_text(f"{START}\n{END}\n")
+    update_readme(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "What the network buys" in text and "| T | mode | share |" in text
+    assert "MD budget" in text and "| T_train | err |" in text
 
 
 def test_loto_table_joins_the_block_when_the_study_ran(tmp_path):

@@ -73,6 +73,21 @@ def short_window_diffusion(
     return stats.com_diffusion(com[:t_train], dt, (lo, hi))
 
 
+def regime_evidence(com: np.ndarray, dt: float, t_train: int, d_md: float) -> dict[str, float]:
+    """Where the training window ends: at lag h = T_train / 2 of the MD C.o.M MSD (Eq. 36, whole
+    run, com (frames, chains, 3)), MSD(h) / (6 h Δt D_MD) (1 once diffusive) and the local slope
+    d log MSD / d log t over lags [h / 1.25, 1.25 h] (1 once diffusive, < 1 in the transient)."""
+    h = t_train // 2
+    msd = stats.msd_per_trajectory(com).mean(axis=1)
+    lags = np.array([round(h / 1.25), h, round(1.25 * h)])
+    if lags[0] < 1 or lags[-1] >= msd.shape[0]:
+        raise ValueError(f"regime evidence: lags {lags.tolist()} outside the {msd.shape[0]} frames")
+    return {
+        "msd_over_6Dt_at_half_train": float(msd[h] / (6 * h * dt * d_md)),
+        "slope_at_half_train": float(stats.local_slope(msd, dt, lags=lags)[1]),
+    }
+
+
 def mode_correlation(modes: np.ndarray) -> np.ndarray:
     """Equal-time correlation matrix of modes, averaged over frames, chains and components.
 

@@ -12,7 +12,15 @@ from mlgle.stats import mare
 # (name, summary key): the estimates of D in the order Table 1 shows them. D_short needs no
 # model, D_gle the GLE fit alone, D_linear the linear AR baseline, D_mlgle the network.
 ESTIMATES = (("short", "D_short"), ("gle", "D_gle"), ("linear", "D_linear"), ("mlgle", "D_mlgle"))
-METRIC_KEYS = ("D_md", "D_md_ci95", "nu_min", "nacf_band_fraction")
+METRIC_KEYS = (
+    "D_md",
+    "D_md_ci95",
+    "nu_min",
+    "nacf_band_fraction",
+    "nacf_band_fraction_per_mode",
+    "msd_over_6Dt_at_half_train",  # the regime evidence: where the training window ends
+    "slope_at_half_train",
+)
 
 
 def _present(ordered: Sequence[Mapping]) -> list[tuple[str, str]]:
@@ -22,7 +30,8 @@ def _present(ordered: Sequence[Mapping]) -> list[tuple[str, str]]:
 
 def metrics(summaries: Sequence[Mapping]) -> dict:
     """metrics.json: per temperature D_MD (with its CI), every estimate (with its CI where it
-    has one), ν_min and the NACF band share; and the MARE of each estimate against D_MD."""
+    has one), ν_min, the NACF band share (overall and per mode) and the regime evidence at
+    T_train / 2; and the MARE of each estimate against D_MD."""
     if not summaries:
         raise ValueError("metrics: no evaluation summaries given")
     ordered = sorted(summaries, key=lambda s: s["temperature"])

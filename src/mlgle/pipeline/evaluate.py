@@ -39,7 +39,7 @@ def evaluate(
     ev = params.evaluate
     data, summary = compare_with_md(params, z, meta, gen, com, gle)
     summary["D_gle_ci95"] = fit.get("D_gle_ci95")
-    summary |= short_baseline(z[:, :, 0], meta.dt, params)
+    summary |= short_baseline(z[:, :, 0], meta.dt, params, summary["D_md"])
     write_evaluation(out, data, summary, ev.nacf_modes)
     if tracking:
         from mlgle.tracking import Tracker
@@ -85,12 +85,18 @@ def compare_with_md(
     )  # fmt: skip
 
 
-def short_baseline(com: np.ndarray, dt: float, params: Params) -> dict:
-    """D_short (the model-free baseline) for an evaluation summary: com (frames, chains, 3)."""
-    from mlgle.analysis.evaluation import short_window_diffusion
+def short_baseline(com: np.ndarray, dt: float, params: Params, d_md: float) -> dict:
+    """D_short (the model-free baseline) and the regime evidence at T_train / 2 for an evaluation
+    summary: MD C.o.M com (frames, chains, 3), D_MD of the same run."""
+    from mlgle.analysis.evaluation import regime_evidence, short_window_diffusion
 
-    d = short_window_diffusion(com, dt, params.train.t_train, params.evaluate.short_window)
-    return {"D_short": d.value, "D_short_ci95": list(d.ci95)}
+    t_train = params.train.t_train
+    d = short_window_diffusion(com, dt, t_train, params.evaluate.short_window)
+    return {
+        "D_short": d.value,
+        "D_short_ci95": list(d.ci95),
+        **regime_evidence(com, dt, t_train, d_md),
+    }
 
 
 def write_evaluation(

@@ -48,11 +48,46 @@ def loto_block(loto_csv: Path) -> str:
     return "\n".join(lines)
 
 
+def regime_block(metrics: dict) -> str:
+    """One line per temperature: MSD/6t over D_MD and the local slope at T_train / 2, and the
+    generated NACFs' band share per mode (from metrics.json)."""
+    lines = [
+        "| T | MSD/(6 t D_MD) at T_train/2 | local slope at T_train/2 "
+        "| NACF band share, modes 1..k |",
+        "|---|---|---|---|",
+    ]
+    for temp, row in metrics["temperatures"].items():
+        if "msd_over_6Dt_at_half_train" not in row:
+            continue
+        shares = " ".join(f"{v:.2f}" for v in row.get("nacf_band_fraction_per_mode", []))
+        lines.append(
+            f"| {float(temp):g} | {row['msd_over_6Dt_at_half_train']:.3f} "
+            f"| {row['slope_at_half_train']:.3f} | {shares} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _optional(path: Path, intro: str) -> list[str]:
+    """``intro`` and the markdown table at ``path``, or nothing where that stage did not run."""
+    return ["", intro, "", path.read_text().strip()] if path.exists() else []
+
+
 def results_block(reports: Path) -> str:
     """Markdown for the README from reports/metrics.json, table1.md and repro_wallclock.json."""
     metrics = json.loads((reports / "metrics.json").read_text())
     table = (reports / "table1.md").read_text().strip()
     summary = metrics["summary"]
+    mares = [
+        f"{label} {100 * summary[key]:.1f} %"
+        for key, label in (
+            ("mare_short", "model-free D_short"),
+            ("mare_gle", "GLE fit"),
+            ("mare_linear", "linear AR"),
+            ("mare_mlgle", "ML-GLE"),
+        )
+        if key in summary
+    ]
+    regime = regime_block(metrics)
     wallclock = reports / "repro_wallclock.json"
     took = "Wall-clock not recorded (run `make repro`)."
     if wallclock.exists():
@@ -80,10 +115,14 @@ def results_block(reports: Path) -> str:
             "",
             table,
             "",
-            f"MARE vs D_MD: model-free D_short {100 * summary['mare_short']:.1f} %, "
-            f"GLE fit {100 * summary['mare_gle']:.1f} %, "
-            f"ML-GLE {100 * summary['mare_mlgle']:.1f} %; generated NACFs inside the MD 99 % "
+            f"MARE vs D_MD: {', '.join(mares)}; generated NACFs inside the MD 99 % "
             f"Mélard-Roy band on {100 * summary['nacf_band_fraction_mean']:.0f} % of lags. {took}",
+            *(["", "Where the training window ends (the regime evidence):", "", regime]
+              if regime else []),
+            *_optional(reports / "baselines.md", "What the network buys, mode by mode "
+                       "(`reports/baselines.md`: linear AR(m) against ML-GLE):"),
+            *_optional(reports / "budget" / "budget.md", "D error against the MD budget "
+                       "(`reports/budget/`):"),
             "",
             figures,
             *loto,

@@ -43,7 +43,7 @@ def evaluate(
     data, summary = results[settings.gle]
     summary = {
         **summary,
-        **short_baseline(z[:, :, 0], meta.dt, params),
+        **short_baseline(z[:, :, 0], meta.dt, params, summary["D_md"]),
         "trained_on": trained_on,
         "conditioning": settings.conditioning,
         "scales": settings.scales,
