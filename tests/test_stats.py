@@ -110,6 +110,96 @@ def test_acf_lag0_is_one_and_msd_lag0_is_zero() -> None:
     assert stats.msd(x)[0] == 0.0
 
 
+def direct_per_trajectory(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """O(frames²) per-trajectory MSD and lagged products Σ_d Σ_i x_i·x_{i+m} / (frames - m), by
+    direct sums over origins in float64: x (frames, n, d) -> two (frames, n) arrays."""
+    x = np.asarray(x, dtype=np.float64)
+    frames, n, _ = x.shape
+    msd_ref, prod_ref = np.zeros((frames, n)), np.zeros((frames, n))
+    for m in range(frames):
+        ahead, behind = x[m:], x[: frames - m]
+        msd_ref[m] = np.sum((ahead - behind) ** 2, axis=(0, 2)) / (frames - m)
+        prod_ref[m] = np.sum(ahead * behind, axis=(0, 2)) / (frames - m)
+    return msd_ref, prod_ref
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 4, 5, 17, 64, 101, 250])
+@pytest.mark.parametrize("n, d", [(1, 1), (3, 3), (10, 2)])
+def test_per_trajectory_msd_and_products_match_direct_sums(frames: int, n: int, d: int) -> None:
+    rng = np.random.default_rng(frames * 100 + n * 10 + d)
+    x = np.cumsum(rng.normal(size=(frames, n, d)), axis=0) + rng.normal(scale=5.0, size=(1, n, d))
+    msd_ref, prod_ref = direct_per_trajectory(x)
+    got_msd = stats.msd_per_trajectory(x)
+    got_prod = stats.lagged_products(x)
+    assert got_msd.shape == got_prod.shape == (frames, n)
+    assert got_msd.dtype == got_prod.dtype == np.float64
+    assert np.all(got_msd[0] == 0.0) and np.all(got_msd >= 0.0)
+    # Relative to each lag's value; the atol only covers exact zeros (none for random data).
+    np.testing.assert_allclose(got_msd[1:], msd_ref[1:], rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(got_prod, prod_ref, rtol=1e-10, atol=1e-12 * prod_ref[0].max())
+    c = prod_ref.mean(axis=1)
+    np.testing.assert_allclose(stats.acf(x), c / c[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(stats.msd(x), msd_ref.mean(axis=1), rtol=1e-10, atol=1e-300)
+
+
+def test_single_frame_and_two_frames_are_exact() -> None:
+    x = np.array([[[1.0, 2.0, 2.0]], [[2.0, 4.0, 4.0]]])  # (2, 1, 3)
+    assert stats.msd_per_trajectory(x[:1]).tolist() == [[0.0]]
+    np.testing.assert_allclose(stats.lagged_products(x[:1]), [[9.0]], rtol=1e-15)
+    assert stats.acf(x[:1]).tolist() == [1.0]
+    np.testing.assert_allclose(stats.msd_per_trajectory(x), [[0.0], [9.0]], rtol=1e-14)
+    np.testing.assert_allclose(stats.lagged_products(x), [[22.5], [18.0]], rtol=1e-14)
+    np.testing.assert_allclose(stats.acf(x), [1.0, 0.8], rtol=1e-14)
+
+
+@pytest.mark.parametrize("frames", [999, 1000, 1024, 1537])
+def test_per_trajectory_msd_and_products_match_tidynamics(frames: int) -> None:
+    rng = np.random.default_rng(frames)
+    n = 5
+    pos = np.cumsum(rng.normal(size=(frames, n, 3)), axis=0)
+    ref_msd = np.stack([tidynamics.msd(pos[:, j]) for j in range(n)], axis=1)
+    got = stats.msd_per_trajectory(pos)
+    assert np.all(got[0] == 0.0)
+    np.testing.assert_allclose(got[1:], ref_msd[1:], rtol=1e-10, atol=0.0)
+    ref_c = np.stack([tidynamics.acf(pos[:, j]) for j in range(n)], axis=1)
+    np.testing.assert_allclose(
+        stats.lagged_products(pos), ref_c, rtol=1e-10, atol=1e-12 * ref_c[0].max()
+    )
+
+
+def test_float32_input_gives_the_float64_result_of_its_values() -> None:
+    x = np.cumsum(np.random.default_rng(4).normal(size=(301, 4, 3)), axis=0).astype(np.float32)
+    wide = x.astype(np.float64)
+    for func in (stats.msd_per_trajectory, stats.lagged_products, stats.msd, stats.acf):
+        got = func(x)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, func(wide))
+    msd_ref, _ = direct_per_trajectory(wide)
+    np.testing.assert_allclose(stats.msd_per_trajectory(x)[1:], msd_ref[1:], rtol=1e-10)
+
+
+def test_blocks_of_trajectories_do_not_change_the_result(monkeypatch) -> None:
+    x = np.random.default_rng(5).normal(size=(200, 11, 3))
+    whole = [f(x) for f in (stats.msd_per_trajectory, stats.lagged_products, stats.acf)]
+    # 3 trajectories per block (size 400, d = 3): blocks of 3, 3, 3, 2.
+    monkeypatch.setattr(stats, "_BLOCK_VALUES", 3 * 3 * stats._fft_size(200))
+    blocked = [f(x) for f in (stats.msd_per_trajectory, stats.lagged_products, stats.acf)]
+    for a, b in zip(whole, blocked, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-13 * np.abs(a).max())
+
+
+def test_msd_of_a_long_offset_walk_keeps_small_lags_accurate() -> None:
+    # Σ|x|² ~ 1e12 per trajectory against an MSD of 3 at lag 1: the FFT terms cancel by ~1e8.
+    # Centring on the time mean and summing the fewer squares per lag keep 1e-10 relative.
+    rng = np.random.default_rng(6)
+    frames = 20_000
+    x = np.cumsum(rng.normal(size=(frames, 2, 3)), axis=0) + 1e4
+    got = stats.msd_per_trajectory(x)
+    for m in (1, 2, 3, 10, 1000, frames // 2, frames - 3, frames - 2, frames - 1):
+        ref = np.sum((x[m:] - x[:-m]) ** 2, axis=(0, 2)) / (frames - m)
+        np.testing.assert_allclose(got[m], ref, rtol=1e-10, err_msg=f"lag {m}")
+
+
 @pytest.mark.parametrize("func", [stats.msd, stats.acf, stats.msd_per_trajectory])
 def test_wrong_rank_names_the_shape(func) -> None:
     with pytest.raises(ValueError, match=r"\(frames, n, d\).*\(5, 3\)"):

@@ -18,8 +18,12 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-# Trajectories processed per FFT batch: bounds memory at ~ chunk * 2 * frames * d complex numbers.
-_CHUNK = 64
+# Trajectories x d x FFT length per FFT block: the block's series, spectrum and products take
+# ~ 16 * _BLOCK_VALUES bytes (64 MiB), and short series still go in few, large transforms.
+_BLOCK_VALUES = 1 << 22
+# Threads of each scipy.fft transform; None: scipy's default (1, or a ``scipy.fft.set_workers``
+# context around the call).
+_WORKERS: int | None = None
 
 
 def _as_trajectories(x: np.ndarray, name: str = "x") -> np.ndarray:
@@ -34,6 +38,45 @@ def _as_trajectories(x: np.ndarray, name: str = "x") -> np.ndarray:
     return x
 
 
+def _fft_size(frames: int) -> int:
+    """Real-FFT length >= 2 frames (zero padding: the circular correlation does not wrap)."""
+    return scipy.fft.next_fast_len(2 * frames, real=True)
+
+
+def _blocks(x: np.ndarray, center: bool):
+    """(start, stop, series, power, size) per block of trajectories of x (frames, n, d).
+
+    series: (b, d, frames) float64 copy of x[:, start:stop], time axis contiguous, centred on
+    its time mean when ``center``; power: (b, size // 2 + 1) complex view whose real part is
+    Σ_d |rfft(series, size)|² and imaginary part 0, ready for :func:`scipy.fft.irfft` (the
+    circular correlation of the series zero-padded to ``size`` >= 2 frames: no wrap-around).
+    """
+    frames, n, d = x.shape
+    size = _fft_size(frames)
+    block = max(1, _BLOCK_VALUES // (d * size))
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        series = np.empty((stop - start, d, frames))
+        np.copyto(series, x[:, start:stop].transpose(1, 2, 0))
+        if center:
+            series -= series.mean(axis=-1, keepdims=True)
+        spectrum = scipy.fft.rfft(series, n=size, axis=-1, workers=_WORKERS)
+        parts = spectrum.view(np.float64)  # (b, d, 2 * (size // 2 + 1)): re, im, re, im, ...
+        np.square(parts, out=parts)
+        acc = parts[:, 0, 0::2]
+        acc += parts[:, 0, 1::2]
+        for k in range(1, d):
+            acc += parts[:, k, 0::2]
+            acc += parts[:, k, 1::2]
+        parts[:, 0, 1::2] = 0.0
+        yield start, stop, series, spectrum[:, 0], size
+
+
+def _correlation(power: np.ndarray, size: int, frames: int) -> np.ndarray:
+    """Σ_i x_i · x_{i+m} for m = 0..frames-1 from a power spectrum (..., size // 2 + 1)."""
+    return scipy.fft.irfft(power, n=size, axis=-1, workers=_WORKERS, overwrite_x=True)[..., :frames]
+
+
 def lagged_products(x: np.ndarray) -> np.ndarray:
     """Σ_d Σ_i x_i · x_{i+m} / (frames - m) per lag m and trajectory, by FFT (Wiener-Khinchin).
 
@@ -41,14 +84,12 @@ def lagged_products(x: np.ndarray) -> np.ndarray:
     """
     x = _as_trajectories(x)
     frames, n, _ = x.shape
-    size = scipy.fft.next_fast_len(2 * frames, real=True)
     out = np.empty((frames, n))
-    for start in range(0, n, _CHUNK):
-        block = np.asarray(x[:, start : start + _CHUNK], dtype=np.float64)
-        spectrum = scipy.fft.rfft(block, n=size, axis=0)
-        power = (spectrum.real**2 + spectrum.imag**2).sum(axis=-1)
-        out[:, start : start + _CHUNK] = scipy.fft.irfft(power, n=size, axis=0)[:frames]
-    out /= (frames - np.arange(frames))[:, None]
+    origins = (frames - np.arange(frames)).astype(np.float64)
+    for start, stop, _, power, size in _blocks(x, center=False):
+        products = _correlation(power, size, frames)
+        products /= origins
+        out[:, start:stop] = products.T
     return out
 
 
@@ -58,15 +99,36 @@ def msd_per_trajectory(x: np.ndarray) -> np.ndarray:
     x: (frames, n, d) -> (frames, n); row 0 is exactly 0.
     """
     x = _as_trajectories(x)
-    frames = x.shape[0]
-    squares = np.einsum("tnd,tnd->tn", x, x, dtype=np.float64)
-    prefix = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(squares, axis=0)])
-    lags = np.arange(frames)
-    # Σ_{i=0}^{T-m-1} (x_{i+m}² + x_i²) from prefix sums, divided by the number of origins.
-    sum_squares = (prefix[-1] - prefix[lags]) + prefix[frames - lags]
-    out = sum_squares / (frames - lags)[:, None] - 2.0 * lagged_products(x)
-    out[0] = 0.0
-    return np.maximum(out, 0.0)
+    frames, n, _ = x.shape
+    out = np.empty((frames, n))
+    origins = (frames - np.arange(1, frames)).astype(np.float64)
+    half = frames // 2
+    late = np.arange(frames - half - 2, -1, -1)  # frames - m - 1 for m = half + 1 .. frames - 1
+    # The MSD does not change under a shift of each series; centring on the time mean shrinks
+    # Σx², and with it the round-off of the difference of the two terms below.
+    for start, stop, series, power, size in _blocks(x, center=True):
+        squares = np.einsum("bdt,bdt->bt", series, series)  # |x_i|² (b, frames)
+        del series
+        products = _correlation(power, size, frames)  # Σ_i x_i · x_{i+m}
+        # S1(m) = Σ_{i=0}^{frames-m-1} (|x_{i+m}|² + |x_i|²) = head(frames-m) + tail(frames-m)
+        # with head(k) (tail(k)) the sum of the first (last) k squares, or equivalently
+        # 2 Σ|x|² - head(m) - tail(m); each lag takes the form with the fewer summed terms.
+        head = np.cumsum(squares, axis=1)
+        tail = np.cumsum(squares[:, ::-1], axis=1)
+        total2 = 2.0 * squares.sum(axis=1, keepdims=True)
+        result = np.empty((stop - start, frames))
+        result[:, 0] = 0.0
+        early = result[:, 1 : half + 1]  # m = 1 .. half
+        np.subtract(total2, head[:, :half], out=early)
+        early -= tail[:, :half]
+        result[:, half + 1 :] = head[:, late] + tail[:, late]
+        lagged = result[:, 1:]
+        products *= 2.0
+        lagged -= products[:, 1:]
+        lagged /= origins
+        np.maximum(lagged, 0.0, out=lagged)
+        out[:, start:stop] = result.T
+    return out
 
 
 def msd(x: np.ndarray) -> np.ndarray:
@@ -80,10 +142,18 @@ def msd(x: np.ndarray) -> np.ndarray:
 def acf(x: np.ndarray) -> np.ndarray:
     """Normalised autocorrelation ⟨x_0 · x_m⟩ / ⟨x_0 · x_0⟩, averaged over origins and n.
 
-    No per-trajectory mean is subtracted (normal modes have zero mean by symmetry).
+    No per-trajectory mean is subtracted (normal modes have zero mean by symmetry). The n power
+    spectra are summed before the one inverse transform (the average over n commutes with it).
     x: (frames, n, d) -> (frames,); acf[0] == 1.
     """
-    c = lagged_products(x).mean(axis=1)
+    x = _as_trajectories(x)
+    frames, n, _ = x.shape
+    size = _fft_size(frames)
+    total = np.zeros(size // 2 + 1, dtype=np.complex128)
+    for _, _, _, power, _ in _blocks(x, center=False):
+        total.real += power.real.sum(axis=0)
+    c = _correlation(total, size, frames) / max(n, 1)
+    c /= frames - np.arange(frames)
     if c[0] <= 0:
         raise ValueError("x: zero variance, the autocorrelation is undefined")
     return c / c[0]
