@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint repro bench readme-results clean-venv
+.PHONY: install test lint repro repro-paper bench readme-results clean-venv
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ repro: install
 	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
 	echo "{\"seconds\": $$(( $$(date +%s) - $$start )), \"how\": \"make repro, 2 cores\"}" \
 	> reports/repro_wallclock.json
+
+# The paper's sizes as one DVC experiment: params/paper.yaml as `dvc exp run -S` overrides
+# (mlgle.profile). EXP_ARGS go to dvc exp run, e.g. EXP_ARGS="--name paper" or "--queue".
+repro-paper: install
+	$(BIN)/python -m mlgle.profile params/paper.yaml $(EXP_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks --out reports

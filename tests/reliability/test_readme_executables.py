@@ -47,7 +47,7 @@ def programs() -> tuple[set[str], set[str]]:
         if not words or words[0] in BUILTINS:
             continue
         if words[0] == "make":
-            targets.update(w for w in words[1:] if not w.startswith("-"))
+            targets.update(w for w in words[1:] if not w.startswith("-") and "=" not in w)
         called.add(words[0])
     return called, targets
 
