@@ -83,3 +83,47 @@ def test_failed_block_marks_run_failed(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError), tracker.run("boom") as run:
         raise RuntimeError("stage failed")
     assert tracker.client.get_run(run.run_id).info.status == "FAILED"
+
+
+def test_losing_the_race_to_create_the_experiment_reads_the_winners(tmp_path, monkeypatch):
+    """Two stages start on a fresh store: both find no experiment, the other one creates it
+    first; this one's create then fails with "already exists" and must take the same id."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLGLE_TRACKING_URI", raising=False)
+    (tmp_path / "params.yaml").write_text("{}")
+    config = TrackingConfig(uri="sqlite:///mlflow.db", experiment="raced")
+    winner = Tracker(config, root=tmp_path).experiment_id
+    looked = []
+    original = MlflowClient.get_experiment_by_name
+
+    def stale_first_look(self, name):  # the lookup that ran before the winner's create
+        looked.append(name)
+        return None if len(looked) == 1 else original(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", stale_first_look)
+    assert Tracker(config, root=tmp_path).experiment_id == winner
+    assert looked == ["raced", "raced"]
+
+
+def test_provenance_is_the_commit_of_the_checkout_the_stage_runs_in(tmp_path, monkeypatch):
+    """A DVC experiment runs in its own copy of the repository: its commit, not the root's."""
+    import subprocess
+
+    from mlgle.tracking import provenance
+
+    def commit_in(path: Path) -> str:
+        path.mkdir()
+        env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(["git", "init", "-q", str(path)], check=True)
+        (path / "f").write_text(str(path))
+        subprocess.run(["git", "-C", str(path), "add", "f"], check=True)
+        subprocess.run(["git", "-C", str(path), *env, "commit", "-qm", "x"], check=True)
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return out.stdout.strip()
+
+    root, copy = commit_in(tmp_path / "root"), commit_in(tmp_path / "copy")
+    assert root != copy
+    monkeypatch.chdir(tmp_path / "copy")
+    assert provenance()["git.commit"] == copy

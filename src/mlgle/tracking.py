@@ -47,7 +47,9 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
 
 
 def provenance(root: Path | None = None) -> dict[str, str]:
-    """Package versions, Python, platform and the git commit, as MLflow tags."""
+    """Package versions, Python, platform and the git commit of ``root`` (default: the working
+    directory, i.e. the checkout the stage runs in, a DVC experiment's own copy included), as
+    MLflow tags."""
     tags = {"python": platform.python_version(), "platform": platform.platform()}
     for name in _PACKAGES:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
@@ -71,6 +73,27 @@ def provenance(root: Path | None = None) -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         tags["git.commit"] = "unknown"
     return tags
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created if missing. Several stages starting at once on a
+    fresh store (``dvc queue start -j N``) may all find it missing: the losers of the create
+    race read the winner's."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -143,12 +166,7 @@ class Tracker:
         self.root = project_root(root)
         self.uri = resolve_tracking_uri(config.uri, self.root)
         self.client = MlflowClient(tracking_uri=self.uri)
-        experiment = self.client.get_experiment_by_name(config.experiment)
-        self.experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else self.client.create_experiment(config.experiment)
-        )
+        self.experiment_id = _experiment_id(self.client, config.experiment)
 
     @contextlib.contextmanager
     def run(
@@ -157,7 +175,7 @@ class Tracker:
         """A parent run: params, seeds, provenance; FAILED if the block raises."""
         created = self.client.create_run(self.experiment_id, run_name=name)
         run = Run(self.client, created.info.run_id, self.experiment_id)
-        run.set_tags({**provenance(self.root), **tags})
+        run.set_tags({**provenance(), **tags})
         if params is not None:
             run.log_params(params.to_dict() if isinstance(params, Params) else params)
         try:
