@@ -137,3 +137,14 @@ def test_projection_uses_the_larger_growth():
     # Measured growth 300 B/step > 100 B/frame: the measurement wins.
     high = project([_run(10, 1000.0), _run(30, 7000.0)], 130)
     assert high["projected_peak_bytes"] == pytest.approx(7000.0 + 300 * 100)
+
+
+def test_streamed_projection_counts_only_the_measured_growth():
+    # Written to disk: a flat peak stays flat (the output's own bytes are not resident) and a
+    # measured growth still counts; a negative fitted slope (noise) does not shrink the peak.
+    flat = project([_run(10, 1000.0), _run(30, 1000.0)], 130, written=False)
+    assert flat["projected_peak_bytes"] == pytest.approx(1000.0)
+    grows = project([_run(10, 1000.0), _run(30, 1200.0)], 130, written=False)
+    assert grows["projected_peak_bytes"] == pytest.approx(1200.0 + 100 * 10)
+    shrinks = project([_run(10, 1100.0), _run(30, 1000.0)], 130, written=False)
+    assert shrinks["projected_peak_bytes"] == pytest.approx(1000.0)

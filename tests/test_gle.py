@@ -7,6 +7,8 @@ quantity is the chain-to-chain standard deviation / sqrt(chains); checks allow 5
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,22 @@ def test_fit_is_rotation_invariant(ou_modes: np.ndarray) -> None:
     rotated = fit.fit(com @ q.T, ou_modes @ q.T, 0.5)
     assert plain.beta > 0.5
     np.testing.assert_allclose([rotated.alpha, rotated.beta], [plain.alpha, plain.beta], rtol=1e-9)
+
+
+@pytest.mark.parametrize("sizes", [(1, 1, 298), (7, 100, 193), (300,)])
+def test_com_stream_in_blocks_equals_generate_com_bitwise(ou_modes: np.ndarray, sizes) -> None:
+    """Eq. 13 frame block by frame block (how mlgle generate writes the C.o.M) gives exactly the
+    array generate_com gives for the whole run, whatever the block sizes (one-frame blocks too)."""
+    modes = ou_modes[:300, :5]
+    model = GLEModel(alpha=0.3, beta=1.5, dt=0.5, points=(1, 8, 16), k=4)
+    x0 = np.random.default_rng(0).normal(size=(5, 3))
+    whole = model.generate_com(modes, np.random.default_rng(9), x0=x0)
+    stream = model.com_stream(np.random.default_rng(9), 5, x0=x0)
+    edges = np.cumsum((0, *sizes))
+    parts = [stream(modes[a:b]) for a, b in itertools.pairwise(edges)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError, match="n=5"):
+        stream(modes[:2, :4])
 
 
 def test_generate_com_structure(ou_modes: np.ndarray) -> None:

@@ -166,11 +166,15 @@ def test_open_generated_reads_modes_com_and_meta(tmp_path):
     with pytest.raises(StoreError, match=r"com\.npy: not found"):
         open_generated(tmp_path)
     modes, c, info = open_generated(tmp_path, com="com_refit.npy")
-    assert modes.dtype == c.dtype == np.float64 and info == {"frames": 6}
+    assert modes.dtype == c.dtype == np.float32 and info == {"frames": 6}
+    assert isinstance(modes, np.memmap) and isinstance(c, np.memmap)  # read as written
     np.testing.assert_array_equal(modes, gen.astype(np.float32))
     np.testing.assert_array_equal(c, com.astype(np.float32))
     with pytest.raises(StoreError, match=r"meta\.json: not found"):
         open_generated(tmp_path / "missing")
+    (tmp_path / "modes.npy").write_bytes(b"not an array")
+    with pytest.raises(StoreError, match=r"modes\.npy: not a readable \.npy array"):
+        open_generated(tmp_path, com="com_refit.npy")
 
 
 def test_leftovers_of_dead_runs_are_removed_and_nothing_else(tmp_path):

@@ -114,6 +114,9 @@ class GLEConfig:
                 raise ConfigError(f"{where}: gle.points has lag {p} >= gle.t_fit ({self.t_fit})")
 
 
+DEVICES = ("auto", "cpu", "cuda")  # train.device, generate.device (mlgle.nar.device)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     history: int = 64
@@ -130,6 +133,7 @@ class TrainConfig:
     patience: int = 5
     threads: int = 2
     seed: int = 1234
+    device: str = "auto"
 
     def check(self, where: str) -> None:
         _at_least(where, "train.history", self.history, 3)
@@ -159,6 +163,7 @@ class TrainConfig:
         _positive(where, "train.epochs", self.epochs)
         _at_least(where, "train.patience", self.patience, 0)
         _positive(where, "train.threads", self.threads)
+        _choice(where, "train.device", self.device, DEVICES)
 
 
 @dataclass(frozen=True)
@@ -166,10 +171,12 @@ class GenerateConfig:
     trajectories: int = 100
     frames: int = 25000
     seed: int = 99
+    device: str = "auto"
 
     def check(self, where: str) -> None:
         _positive(where, "generate.trajectories", self.trajectories)
         _at_least(where, "generate.frames", self.frames, 2)
+        _choice(where, "generate.device", self.device, DEVICES)
 
 
 @dataclass(frozen=True)

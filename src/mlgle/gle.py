@@ -129,14 +129,49 @@ class GLEModel:
         modes = _check_array(modes, "modes", "(frames, n, k, 3)", 4)
         if modes.shape[2] < self.k:
             raise ValueError(f"modes: the model needs k = {self.k} modes, got shape {modes.shape}")
-        frames, n = modes.shape[:2]
-        start = np.zeros((n, 3)) if x0 is None else np.asarray(x0, dtype=np.float64)
-        if start.shape != (n, 3):
-            raise ValueError(f"x0: expected shape (n, 3) = ({n}, 3), got {start.shape}")
-        z = modes[:, :, : self.k].sum(axis=2, dtype=np.float64)
-        steps = rng.normal(0.0, np.sqrt(self.dt), size=(frames - 1, n, 3))
-        brownian = np.concatenate([np.zeros((1, n, 3)), np.cumsum(steps, axis=0)])
-        return start + self.alpha * brownian + self.beta * (z - z[0])
+        return self.com_stream(rng, modes.shape[1], x0)(modes)
+
+    def com_stream(
+        self, rng: np.random.Generator, n: int, x0: np.ndarray | None = None
+    ) -> ComStream:
+        """:meth:`generate_com` frame block by frame block, for n trajectories (see ComStream)."""
+        return ComStream(self, rng, n, x0)
+
+
+class ComStream:
+    """Eq. 13 over consecutive frame blocks: ``stream(block)`` takes modes (b, n, K, 3) of the
+    next b frames and returns their C.o.M (b, n, 3) float64. The blocks give, bitwise, what
+    :meth:`GLEModel.generate_com` gives for the whole array with the same ``rng``: the Brownian
+    increments are drawn from ``rng`` in frame order and summed with the carry in front.
+    """
+
+    def __init__(
+        self, gle: GLEModel, rng: np.random.Generator, n: int, x0: np.ndarray | None = None
+    ) -> None:
+        self._gle, self._rng, self._n = gle, rng, n
+        self._start = np.zeros((n, 3)) if x0 is None else np.asarray(x0, dtype=np.float64)
+        if self._start.shape != (n, 3):
+            raise ValueError(f"x0: expected shape (n, 3) = ({n}, 3), got {self._start.shape}")
+        self._z0: np.ndarray | None = None  # Σ_j z_j(0), (n, 3)
+        self._brownian = np.zeros((1, n, 3))  # B at the last frame seen (the carry)
+
+    def __call__(self, modes: np.ndarray) -> np.ndarray:
+        gle = self._gle
+        if modes.ndim != 4 or modes.shape[1] != self._n or modes.shape[2] < gle.k or not len(modes):
+            raise ValueError(
+                f"modes: expected a block (frames>=1, n={self._n}, K>={gle.k}, 3), got "
+                f"{modes.shape}"
+            )
+        z = modes[:, :, : gle.k].sum(axis=2, dtype=np.float64)
+        first = self._z0 is None
+        if first:
+            self._z0 = z[0].copy()
+        steps = self._rng.normal(0.0, np.sqrt(gle.dt), size=(len(z) - first, self._n, 3))
+        brownian = np.cumsum(np.concatenate([self._brownian, steps]), axis=0)
+        if not first:
+            brownian = brownian[1:]
+        self._brownian = brownian[-1:].copy()
+        return self._start + gle.alpha * brownian + gle.beta * (z - self._z0)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Kohlrausch fits of an ACF (Eq. 33).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,7 +207,13 @@ def melard_roy_band(acf: np.ndarray, n_samples: int, level: float = 0.99) -> np.
 
 
 def nacf_band_inside(
-    md_modes: np.ndarray, gen_modes: np.ndarray, max_lag: int, level: float
+    md_modes: np.ndarray,
+    gen_modes: np.ndarray,
+    max_lag: int,
+    level: float,
+    md_series: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    gen_series: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    modes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Generated NACFs against the MD band (Eq. 34), per mode.
 
@@ -215,11 +221,20 @@ def nacf_band_inside(
     generated NACFs (k, L) on lags 0..L-1, L = min(max_lag + 1, frames, frames'), the band
     half-width (k, L) with n = frames x chains x 3 samples, and ``inside`` (k, L - 1): whether
     |NACF_gen - NACF_MD| <= band at lags 1..L-1 (its mean per mode is the band share).
+    ``md_series(md_modes, j)`` / ``gen_series(gen_modes, j)`` give mode j's (frames, n, 3)
+    series (default ``x[:, :, j]``; e.g. a blockwise reader for memory-mapped ensembles) for j in
+    range(``modes``) (default k of md_modes).
     """
-    frames, chains, k = md_modes.shape[:3]
+
+    def plain(x: np.ndarray, j: int) -> np.ndarray:
+        return x[:, :, j]
+
+    md_series, gen_series = md_series or plain, gen_series or plain
+    frames, chains = md_modes.shape[:2]
+    k = md_modes.shape[2] if modes is None else modes
     length = min(max_lag + 1, frames, gen_modes.shape[0])
-    nacf_md = np.stack([acf(md_modes[:, :, j])[:length] for j in range(k)])
-    nacf_gen = np.stack([acf(gen_modes[:, :, j])[:length] for j in range(k)])
+    nacf_md = np.stack([acf(md_series(md_modes, j))[:length] for j in range(k)])
+    nacf_gen = np.stack([acf(gen_series(gen_modes, j))[:length] for j in range(k)])
     band = np.stack([melard_roy_band(c, frames * chains * 3, level) for c in nacf_md])
     return nacf_md, nacf_gen, band, np.abs(nacf_gen - nacf_md)[:, 1:] <= band[:, 1:]
 

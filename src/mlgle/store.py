@@ -403,7 +403,8 @@ def open_generated(
     directory: str | Path, com: str = "com.npy"
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """A generated ensemble (``mlgle generate`` / ``mlgle loto generate``): modes (frames, n, k, 3)
-    and the C.o.M ``com`` (frames, n, 3), both float64, and its meta.json; StoreError if absent."""
+    and the C.o.M ``com`` (frames, n, 3), both memory-mapped as written (float32), and its
+    meta.json; StoreError if absent or unreadable. Read them in frame blocks (mlgle.blockio)."""
     directory = Path(directory)
     meta = read_json(directory / META, "mlgle generate")
     arrays = []
@@ -411,5 +412,8 @@ def open_generated(
         path = directory / name
         if not path.is_file():
             raise StoreError(f"{path}: not found (written by mlgle generate)")
-        arrays.append(np.load(path).astype(np.float64))
+        try:
+            arrays.append(np.load(path, mmap_mode="r"))
+        except ValueError as exc:
+            raise StoreError(f"{path}: not a readable .npy array ({exc})") from exc
     return arrays[0], arrays[1], meta

@@ -15,6 +15,7 @@ from mlgle.nar.generate import (
     generate_modes,
     generate_modes_reference,
     initial_windows,
+    stream_modes,
 )
 from mlgle.nar.model import FrozenNetworks, ModeNetworks, onednn_available
 from mlgle.nar.train import fit_modes
@@ -87,11 +88,36 @@ def test_fast_path_equals_reference_with_injected_noise():
     # The same ε through the private noise hook: 50 steps, k = 3, n = 4, m = 8.
     sigma_z, sigma_dz, initial = _inputs()
     eps = torch.randn((50, 3, 4, 3), generator=torch.Generator().manual_seed(5), dtype=F64)
-    args = (_random_model(), sigma_z, sigma_dz, initial, 58, eps.__getitem__, False, F64)
-    fast, slow = _generate_fast(*args), _generate_reference(*args)
+    args = (_random_model(), sigma_z, sigma_dz, initial, 58)
+
+    def fast_with(noise) -> np.ndarray:
+        out = np.empty((58, 4, 3, 3))
+
+        def keep(first: int, block: np.ndarray) -> None:
+            out[first : first + len(block)] = block
+
+        _generate_fast(*args, noise, keep, False, F64)
+        return out
+
+    fast, slow = fast_with(eps.__getitem__), _generate_reference(*args, eps.__getitem__, False, F64)
     np.testing.assert_allclose(fast, slow, rtol=1e-11, atol=1e-11)
-    zero = _generate_fast(*args[:5], lambda step: torch.zeros((3, 4, 3), dtype=F64), False, F64)
+    zero = fast_with(lambda step: torch.zeros((3, 4, 3), dtype=F64))
     assert np.abs(zero - fast).max() > 1e-3  # the noise does enter
+
+
+def test_stream_modes_blocks_concatenate_to_generate_modes_bitwise():
+    # 300 steps, m = 8: the blocks are the initial window, then at most 128 frames each (the ring
+    # flushes), in frame order; together exactly generate_modes' array for the same seed.
+    sigma_z, sigma_dz, initial = _inputs()
+    args = (_random_model().float(), sigma_z, sigma_dz, initial, 8 + 300, 3)
+    blocks: list[tuple[int, np.ndarray]] = []
+    stream_modes(*args, lambda first, block: blocks.append((first, block.copy())), progress=False)
+    firsts = [first for first, _ in blocks]
+    sizes = [len(block) for _, block in blocks]
+    assert firsts == list(np.cumsum([0, *sizes[:-1]])) and sum(sizes) == 308
+    assert sizes[0] == 8 and max(sizes) <= 128
+    whole = generate_modes(*args, progress=False)
+    np.testing.assert_array_equal(np.concatenate([block for _, block in blocks]), whole)
 
 
 @pytest.mark.skipif(not onednn_available(), reason="torch without oneDNN")

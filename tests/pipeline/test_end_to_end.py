@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from mlgle import stats
 from mlgle.cli import main
@@ -27,6 +28,34 @@ def workdir(tmp_path_factory, tiny_params) -> Path:
         gle={"points": [1, 10, 20]},
     )  # fmt: skip
     return root
+
+
+def assert_stream_equals_in_memory(workdir: Path, gen: np.ndarray, com: np.ndarray) -> None:
+    from mlgle.config import load_params
+    from mlgle.gle import brownian_rng
+    from mlgle.nar.generate import generate_modes, initial_windows
+    from mlgle.nar.train import TrainedModes
+    from mlgle.store import read_gle, read_modes
+
+    params = load_params(workdir / "params.yaml")
+    trained = TrainedModes.load(Path("experiments/models/T1.0/model.pt"))
+    z, _ = read_modes("data/modes/T1.0")
+    cfg, k = params.generate, trained.model.modes
+    initial = initial_windows(
+        z[:, :, 1 : k + 1], params.train.t_train, trained.history, cfg.trajectories, cfg.seed
+    )
+    std = trained.standardisation
+    threads = torch.get_num_threads()
+    torch.set_num_threads(params.train.threads)  # as the stage runs it
+    try:
+        modes = generate_modes(
+            trained.model, std.sigma_z, std.sigma_dz, initial, cfg.frames, cfg.seed, False
+        )
+    finally:
+        torch.set_num_threads(threads)
+    x = read_gle(Path("experiments/gle/T1.0.json")).generate_com(modes, brownian_rng(cfg.seed))
+    np.testing.assert_array_equal(gen, modes)
+    np.testing.assert_array_equal(com, x.astype(np.float32))
 
 
 def run(workdir: Path, *argv: str) -> None:
@@ -71,6 +100,9 @@ def test_every_stage_end_to_end(workdir, monkeypatch):
     com = np.load("experiments/generated/T1.0/com.npy")
     assert gen.shape == (500, 12, 4, 3) and com.shape == (500, 12, 3)
     assert np.isfinite(gen).all() and np.all(com[0] == 0)
+    # The stage streams both arrays to disk in frame blocks; the in-memory path (Alg. 1 into one
+    # array, then Eq. 13 on all of it) gives the same files to the last bit.
+    assert_stream_equals_in_memory(workdir, gen, com)
 
     run(workdir, "evaluate", "--modes", "data/modes/T1.0", "--generated",
         "experiments/generated/T1.0", "--gle", "experiments/gle/T1.0.json",

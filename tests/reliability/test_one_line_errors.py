@@ -4,6 +4,7 @@ written (issue 15, items 3 and 6); Ctrl-C is exit code 130."""
 from __future__ import annotations
 
 import pytest
+import torch
 from reliability_helpers import error_line, leftovers, modes_store, run, snapshot
 
 from mlgle.config import TrainConfig
@@ -187,3 +188,19 @@ def test_a_diverging_model_is_one_line_and_writes_nothing(work, capsys):
     line = error_line(argv, capsys, "generate")
     assert f"{work / 'model' / 'model.pt'}: generated mode 1 is not finite from frame" in line
     assert not (work / "gen").exists() and not leftovers(work)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("stage", ["train", "generate"])
+def test_cuda_without_a_gpu_is_one_line_naming_the_key(tmp_path, tiny_params, capsys, stage):
+    params = tiny_params(tmp_path, **{stage: {"device": "cuda"}})
+    modes_store(tmp_path / "modes")
+    argv = {
+        "train": ["train", "--modes", tmp_path / "modes", "--no-tracking"],
+        "generate": ["generate", "--modes", tmp_path / "modes", "--model", tmp_path / "model",
+                     "--gle", tmp_path / "gle.json"],
+    }[stage]  # fmt: skip
+    line = error_line([*argv, "--params", params, "--out", tmp_path / "out", "--no-progress"],
+                      capsys, stage)  # fmt: skip
+    assert f"{stage}.device: cuda was asked" in line and "auto or cpu" in line
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []

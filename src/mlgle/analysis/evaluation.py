@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlgle import stats
+from mlgle.blockio import frame_blocks, mode_series
 from mlgle.gle import GLEModel
 
 # Samples kept per mode for the PDFs and probability plots.
@@ -88,30 +89,80 @@ def regime_evidence(com: np.ndarray, dt: float, t_train: int, d_md: float) -> di
     }
 
 
-def mode_correlation(modes: np.ndarray) -> np.ndarray:
+def mode_correlation(modes: np.ndarray, first: int = 0, count: int | None = None) -> np.ndarray:
     """Equal-time correlation matrix of modes, averaged over frames, chains and components.
 
-    modes: (frames, chains, K, 3) -> (K, K), unit diagonal. No mean is subtracted (zero by
-    symmetry), matching the NACF convention.
+    modes: (frames, chains, K, 3); the K' = ``count`` modes from index ``first`` (default all)
+    -> (K', K'), unit diagonal. No mean is subtracted (zero by symmetry), matching the NACF
+    convention. Read in frame blocks (mlgle.blockio).
     """
-    x = np.asarray(modes, dtype=np.float64)
-    cov = np.einsum("tcid,tcjd->ij", x, x) / (x.shape[0] * x.shape[1] * 3)
+    last = modes.shape[2] if count is None else first + count
+    cov = np.zeros((last - first, last - first))
+    for _, block in frame_blocks(modes):
+        x = block[:, :, first:last].astype(np.float64)
+        cov += np.einsum("tcid,tcjd->ij", x, x)
+    cov /= modes.shape[0] * modes.shape[1] * 3
     scale = np.sqrt(np.diag(cov))
     return cov / np.outer(scale, scale)
 
 
+class _Sampler:
+    """The PDF samples of one ensemble (frames, n, K, 3): for modes [first, first + count), the
+    values at the places ``take_z`` and the one-frame increments at ``take_dz`` ((frame,
+    trajectory, component) index arrays from :func:`_places`, the same for every mode), each
+    standardised per mode by its RMS over the whole ensemble; and the increments' RMS per mode.
+    One pass over frame blocks with a one-frame carry."""
+
+    def __init__(
+        self,
+        modes: np.ndarray,
+        first: int,
+        count: int,
+        take_z: tuple[np.ndarray, ...],
+        take_dz: tuple[np.ndarray, ...],
+    ) -> None:
+        frames, n = modes.shape[:2]
+        sl = slice(first, first + count)
+        z = np.empty((count, take_z[0].size))
+        dz = np.empty((count, take_dz[0].size))
+        sq_z, sq_dz = np.zeros(count), np.zeros(count)
+        previous = None
+        for start, block in frame_blocks(modes):
+            x = block[:, :, sl].astype(np.float64)  # (b, n, count, 3)
+            sq_z += np.einsum("tcjd,tcjd->j", x, x)
+            _pick(z, x, take_z, start)
+            if previous is not None:
+                x = np.concatenate([previous, x])
+                start -= 1
+            d = np.diff(x, axis=0)  # increments from frames start .. start + len(d) - 1
+            sq_dz += np.einsum("tcjd,tcjd->j", d, d)
+            _pick(dz, d, take_dz, start)
+            previous = x[-1:]
+        self.z = z / np.sqrt(sq_z / (frames * n * 3))[:, None]
+        self.dz_rms = np.sqrt(sq_dz / ((frames - 1) * n * 3))
+        self.dz = dz / self.dz_rms[:, None]
+
+
+def _places(frames: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """min(PDF_SAMPLES, frames x n x 3) distinct random places (t, c, a) of a (frames, n, 3)
+    array, drawn as flat C-order indices."""
+    size = frames * n * 3
+    flat = rng.choice(size, size=min(PDF_SAMPLES, size), replace=False)
+    return np.unravel_index(flat, (frames, n, 3))
+
+
+def _pick(out: np.ndarray, block: np.ndarray, places: tuple[np.ndarray, ...], start: int) -> None:
+    """out[:, i] = block[t_i - start, c_i, :, a_i] for the places (t, c, a) inside the block."""
+    t, c, a = places
+    inside = (t >= start) & (t < start + block.shape[0])
+    out[:, inside] = block[t[inside] - start, c[inside], :, a[inside]].T
+
+
 def _increments(com: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """com: (frames, n, 3) -> (S,) random one-frame increment components, physical units."""
-    flat = np.diff(com, axis=0).reshape(-1)
-    return flat[rng.choice(flat.size, size=min(PDF_SAMPLES, flat.size), replace=False)]
-
-
-def _samples(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """values: (frames, chains, P, 3) -> (P, S) random components, standardised per mode."""
-    flat = np.moveaxis(values, 2, 0).reshape(values.shape[2], -1)
-    flat = flat / np.sqrt((flat**2).mean(axis=1, keepdims=True))
-    take = rng.choice(flat.shape[1], size=min(PDF_SAMPLES, flat.shape[1]), replace=False)
-    return flat[:, take]
+    """com: (frames, n, 3) in memory -> (S,) random one-frame increment components, physical
+    units."""
+    t, c, a = _places(com.shape[0] - 1, com.shape[1], rng)
+    return com[t + 1, c, a].astype(np.float64) - com[t, c, a]
 
 
 def evaluate(
@@ -131,7 +182,8 @@ def evaluate(
     md_modes: (frames, chains, k + 1, 3) physical units, mode 0 the C.o.M; gen_modes:
     (frames_gen, n, k, 3) modes 1..k; gen_com: (frames_gen, n, 3). Returns the arrays for the
     figures and a summary with D_MD, D_GLE (the fitted α²/2), D_ML-GLE with 95 % CIs, ν_min and
-    the NACF band share.
+    the NACF band share. The mode arrays may be memory-mapped files of any size: they are read
+    in frame blocks and one mode at a time (mlgle.blockio), in float64 arithmetic throughout.
     """
     rng = np.random.default_rng(seed)
     frames = md_modes.shape[0]
@@ -142,9 +194,9 @@ def evaluate(
             f"evaluate.d_window t2 = {t2} must be < the MD frames ({frames}) and the generated "
             f"frames ({gen_modes.shape[0]})"
         )
-    slow_md = md_modes[:, :, 1 : k + 1]
-    com_md = md_modes[:, :, 0]
-    com_gle = gle.generate_com(slow_md, rng, x0=com_md[0])
+    com_md = mode_series(md_modes, 0)
+    com_gle = _md_driven_com(md_modes, gle, rng, com_md[0])
+    gen_com = np.array(gen_com)  # (frames_gen, n, 3): one copy, read once
 
     msd_md_chain = stats.msd_per_trajectory(com_md)
     msd_gle_chain = stats.msd_per_trajectory(com_gle)
@@ -152,17 +204,30 @@ def evaluate(
     d_md = stats.diffusion_coefficient(msd_md_chain, dt, t1, t2)
     d_gle_md_modes = stats.diffusion_coefficient(msd_gle_chain, dt, t1, t2)
     d_mlgle = stats.diffusion_coefficient(msd_gen_chain, dt, t1, t2)
+    msd_md = msd_md_chain.mean(axis=1)
+    msd_gle = msd_gle_chain.mean(axis=1)
+    msd_gen = msd_gen_chain.mean(axis=1)
+    del msd_md_chain, msd_gle_chain, msd_gen_chain
 
     lags = stats.log_lags(frames)
     gen_lags = stats.log_lags(gen_modes.shape[0])
-    msd_md = msd_md_chain.mean(axis=1)
     slope = stats.local_slope(msd_md, lags=lags)
 
-    nacf_md, nacf_gen, band, inside = stats.nacf_band_inside(slow_md, gen_modes, max_lag, level)
+    def md_mode(x: np.ndarray, j: int) -> np.ndarray:
+        return mode_series(x, j + 1)
+
+    nacf_md, nacf_gen, band, inside = stats.nacf_band_inside(
+        md_modes, gen_modes, max_lag, level, md_series=md_mode, gen_series=mode_series, modes=k
+    )
     last = min(frames, gen_modes.shape[0]) - 1
 
-    dz_md_all = np.diff(slow_md, axis=0)
-    dz_gen_all = np.diff(gen_modes, axis=0)
+    n_md, n_gen = md_modes.shape[1], gen_modes.shape[1]
+    take_z_md = _places(frames, n_md, rng)
+    take_z_gen = _places(gen_modes.shape[0], n_gen, rng)
+    take_dz_md = _places(frames - 1, n_md, rng)
+    take_dz_gen = _places(gen_modes.shape[0] - 1, n_gen, rng)
+    md_samples = _Sampler(md_modes, 1, k, take_z_md, take_dz_md)
+    gen_samples = _Sampler(gen_modes, 0, k, take_z_gen, take_dz_gen)
     data = EvaluationData(
         temperature=temperature,
         dt=dt,
@@ -172,22 +237,20 @@ def evaluate(
         band=band,
         msd_lags=lags,
         msd_md=msd_md[lags],
-        msd_gle=msd_gle_chain.mean(axis=1)[lags],
-        msd_mlgle=msd_gen_chain.mean(axis=1)[gen_lags],
+        msd_gle=msd_gle[lags],
+        msd_mlgle=msd_gen[gen_lags],
         msd_mlgle_lags=gen_lags,
-        disp_md=com_md[last] - com_md[0],
+        disp_md=com_md[last].astype(np.float64) - com_md[0],
         disp_gle=com_gle[last] - com_gle[0],
-        disp_mlgle=gen_com[last] - gen_com[0],
-        z_md=_samples(slow_md, rng),
-        z_gen=_samples(gen_modes, rng),
-        dz_md=_samples(dz_md_all, rng),
-        dz_gen=_samples(dz_gen_all, rng),
-        corr_md=mode_correlation(slow_md),
+        disp_mlgle=gen_com[last].astype(np.float64) - gen_com[0],
+        z_md=md_samples.z,
+        z_gen=gen_samples.z,
+        dz_md=md_samples.dz,
+        dz_gen=gen_samples.dz,
+        corr_md=mode_correlation(md_modes, 1, k),
         dx_md=_increments(com_md, rng),
         dx_mlgle=_increments(gen_com, rng),
     )
-    scale_dz_md = np.sqrt((dz_md_all**2).mean(axis=(0, 1, 3)))
-    scale_dz_gen = np.sqrt((dz_gen_all**2).mean(axis=(0, 1, 3)))
     summary = {
         "temperature": temperature,
         "D_md": d_md.value,
@@ -199,13 +262,27 @@ def evaluate(
         "nu_min": float(slope[(lags >= 1) & (lags <= t1)].min()),
         "nacf_band_fraction": float(inside.mean()),
         "nacf_band_fraction_per_mode": [float(v) for v in inside.mean(axis=1)],
-        "dz_rms_ratio_per_mode": [float(v) for v in scale_dz_gen / scale_dz_md],
+        "dz_rms_ratio_per_mode": [float(v) for v in gen_samples.dz_rms / md_samples.dz_rms],
         "ks_z_per_mode": pdf_distance(data.z_md, data.z_gen),
         "ks_dz_per_mode": pdf_distance(data.dz_md, data.dz_gen),
-        "msd_log_error": msd_log_error(msd_md, msd_gen_chain.mean(axis=1)),
+        "msd_log_error": msd_log_error(msd_md, msd_gen),
         "units": "reduced LJ: D in sigma^2/tau, lags in frames of dt",
     }
     return data, summary
+
+
+def _md_driven_com(
+    md_modes: np.ndarray, gle: GLEModel, rng: np.random.Generator, x0: np.ndarray
+) -> np.ndarray:
+    """Eq. 13 driven by the MD modes 1..k of md_modes (frames, chains, k + 1, 3), from x0:
+    (frames, chains, 3) float64, frame block by frame block (GLEModel.com_stream)."""
+    stream = gle.com_stream(rng, md_modes.shape[1], np.asarray(x0, dtype=np.float64))
+    out = np.empty((md_modes.shape[0], md_modes.shape[1], 3))
+    for first, block in frame_blocks(md_modes):
+        if not np.isfinite(block).all():
+            raise ValueError(f"md_modes: non-finite value in frames from {first}")
+        out[first : first + len(block)] = stream(block[:, :, 1:].astype(np.float64))
+    return out
 
 
 def pdf_distance(md: np.ndarray, gen: np.ndarray) -> list[float]:

@@ -27,10 +27,19 @@ from mlgle.nar.frames import rotation_frames
 from mlgle.nar.model import FrozenNetworks, ModeNetworks, sample_increment
 from mlgle.stats import is_int
 
-__all__ = ["generate_modes", "generate_modes_reference", "initial_windows"]
+__all__ = [
+    "FrameSink",
+    "check_generated",
+    "generate_modes",
+    "generate_modes_reference",
+    "initial_windows",
+    "stream_modes",
+]
 
 NoiseSource = Callable[[int], Tensor]
 """Generated step index s = 0, 1, ... (asked in order) -> standard normal ε, (modes, n, 3)."""
+FrameSink = Callable[[int, np.ndarray], None]
+"""(first frame, block (b, n, k, 3)) in frame order: where :func:`stream_modes` puts its output."""
 
 _NOISE_BLOCK_STEPS = 128  # steps of ε drawn per call to torch.randn
 _NOISE_BLOCK_ELEMENTS = 1 << 22  # ... unless that would exceed this many numbers
@@ -40,14 +49,15 @@ _RING_STEPS = 128  # generated steps held in the ring buffer between flushes (at
 class _BlockNoise:
     """Seeded standard normal ε of shape (modes, n, 3) per step, drawn a block of steps at once.
 
-    The block length depends only on the shape, so the stream is a pure function of the seed,
-    shape, dtype and device. Steps must be asked in increasing order.
+    The block length depends only on the shape, and every block is drawn on the CPU (then moved
+    to ``device``), so the stream is a pure function of the seed, shape and dtype: the same on
+    any device. Steps must be asked in increasing order.
     """
 
     def __init__(
         self, seed: int, shape: tuple[int, int, int], dtype: torch.dtype, device: torch.device
     ) -> None:
-        self._generator = torch.Generator(device=device).manual_seed(seed)
+        self._generator = torch.Generator().manual_seed(seed)
         per_step = shape[0] * shape[1] * shape[2]
         self.block = max(1, min(_NOISE_BLOCK_STEPS, _NOISE_BLOCK_ELEMENTS // per_step))
         self._shape = (self.block, *shape)
@@ -62,8 +72,8 @@ class _BlockNoise:
             if index != self._index + 1:
                 raise RuntimeError(f"noise: steps must be asked in order, got step {step}")
             self._values = torch.randn(
-                self._shape, generator=self._generator, dtype=self._dtype, device=self._device
-            )
+                self._shape, generator=self._generator, dtype=self._dtype
+            ).to(self._device)
             self._index = index
         return self._values[row]
 
@@ -114,7 +124,8 @@ def _device(model: ModeNetworks) -> torch.device:
 
 
 def _output(initial: np.ndarray, frames: int, dtype: torch.dtype) -> np.ndarray:
-    """Preallocated result (frames, n, k, 3) whose first m rows are the initial window."""
+    """Preallocated result (frames >= m, n, k, 3) in ``dtype`` whose first m rows are the initial
+    window."""
     m, n, k, _ = np.shape(initial)
     out = np.empty((frames, n, k, 3), dtype=torch.empty((), dtype=dtype).numpy().dtype)
     out[:m] = initial
@@ -139,10 +150,38 @@ def generate_modes(
     initial: (m, n, k, 3) last m MD frames of n trajectories, physical units.
     Returns (frames, n, k, 3) in physical units and ``dtype`` (float32 by default): rows [0, m)
     are the initial window, then frames - m generated steps. Deterministic given ``seed``.
+    The whole result is held in memory; :func:`stream_modes` hands it out in frame blocks.
+    """
+    _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
+    _, n, k, _ = np.shape(initial)
+    out = np.empty((frames, n, k, 3), dtype=torch.empty((), dtype=dtype).numpy().dtype)
+
+    def keep(first: int, block: np.ndarray) -> None:
+        out[first : first + block.shape[0]] = block
+
+    stream_modes(model, sigma_z, sigma_dz, initial, frames, seed, keep, progress, dtype)
+    return out
+
+
+def stream_modes(
+    model: ModeNetworks,
+    sigma_z: np.ndarray,
+    sigma_dz: np.ndarray,
+    initial: np.ndarray,
+    frames: int,
+    seed: int,
+    sink: FrameSink,
+    progress: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """:func:`generate_modes` at constant memory: its result is passed to ``sink(first, block)``
+    in consecutive frame blocks (b, n, k, 3), the initial window first, each block as soon as it
+    is generated (at most max(m, 128) frames), so only the ring buffer and one block are held.
+    The blocks concatenate to exactly :func:`generate_modes`'s array for the same arguments.
     """
     _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
     noise = _BlockNoise(seed, (model.modes, np.shape(initial)[1], 3), dtype, _device(model))
-    return _generate_fast(model, sigma_z, sigma_dz, initial, frames, noise, progress, dtype)
+    _generate_fast(model, sigma_z, sigma_dz, initial, frames, noise, sink, progress, dtype)
 
 
 def _generate_fast(
@@ -152,10 +191,12 @@ def _generate_fast(
     initial: np.ndarray,
     frames: int,
     noise: NoiseSource,
+    sink: FrameSink,
     progress: bool,
     dtype: torch.dtype,
-) -> np.ndarray:
-    """The batched loop of ``generate_modes`` with ε from ``noise`` (inputs already checked).
+) -> None:
+    """The batched loop of ``generate_modes`` with ε from ``noise`` (inputs already checked),
+    frame blocks to ``sink``.
 
     The standardised trajectory lives in a ring buffer laid out (m + chunk, 3, k, n): time, then
     component, then the k·n mode-trajectory pairs contiguous, so the window is the slice
@@ -163,11 +204,12 @@ def _generate_fast(
     (``_rotate``) instead of k·n tiny matrix products; the rotated window, stored (m, 3, k, n),
     is the network input (k, n, 3m) as a transposed view, and the network is a
     :class:`FrozenNetworks` (oneDNN matmuls with prepacked weights). Every ``chunk`` steps the
-    new values are de-standardised into the output and the last m values move to the front.
+    new values are de-standardised into a block for ``sink`` and the last m values move to the
+    front.
     """
     m, n, k, _ = np.shape(initial)
     device = _device(model)
-    out = _output(initial, frames, dtype)
+    sink(0, _output(initial, m, dtype))
     sigma = np.asarray(sigma_z, dtype=np.float64)
     scale = torch.tensor(sigma, dtype=dtype).view(1, 1, k, 1)
     ratio = torch.tensor(sigma_dz / sigma, dtype=dtype, device=device).view(k, 1)
@@ -180,11 +222,10 @@ def _generate_fast(
     frame_t = torch.empty((3, 3, k, n), dtype=dtype, device=device)
     last3 = torch.empty((k, n, 3, 3), dtype=dtype, device=device)  # z_{t-3..t-1}, contiguous
     network = FrozenNetworks(model, n)
-    result = torch.from_numpy(out)
 
-    def flush(first: int, last: int) -> None:  # generated steps [first, last) -> out
+    def flush(first: int, last: int) -> None:  # generated steps [first, last) -> sink
         block = ring[m : m + last - first].permute(0, 3, 2, 1)
-        result[m + first : m + last] = block.cpu() * scale
+        sink(m + first, (block.cpu() * scale).numpy())
 
     was_training = model.training
     model.eval()
@@ -207,7 +248,6 @@ def _generate_fast(
             flush(flushed, frames - m)
     finally:
         model.train(was_training)
-    return out
 
 
 def _rotate(window: Tensor, frame_t: Tensor, out: Tensor) -> None:
@@ -332,14 +372,17 @@ def initial_windows(modes: np.ndarray, start: int, history: int, n: int, seed: i
     return modes[s[None, :] + np.arange(history)[:, None], c[None, :]]
 
 
-def check_generated(modes: np.ndarray, source: str) -> None:
-    """Raise :class:`GenerationError` if generated modes (frames, n, k, 3) hold a non-finite value,
-    naming ``source`` (the model), the first such frame and its mode (1-based, as p in Eq. 15)."""
-    bad = ~np.isfinite(modes).all(axis=(1, 3))  # (frames, k)
+def check_generated(
+    modes: np.ndarray, source: str, first: int = 0, frames: int | None = None
+) -> None:
+    """Raise :class:`GenerationError` if generated modes (b, n, k, 3) hold a non-finite value,
+    naming ``source`` (the model), the first such frame and its mode (1-based, as p in Eq. 15).
+    For a block of a longer run, ``first`` is its first frame and ``frames`` the run's length."""
+    bad = ~np.isfinite(modes).all(axis=(1, 3))  # (b, k)
     if bad.any():
         frame, mode = (int(i) for i in np.argwhere(bad)[0])
         raise GenerationError(
-            f"{source}: generated mode {mode + 1} is not finite from frame {frame} of "
-            f"{modes.shape[0]} (the model diverged: retrain with more epochs or a lower train.lr, "
-            "or check the modes it was trained on)"
+            f"{source}: generated mode {mode + 1} is not finite from frame {first + frame} of "
+            f"{modes.shape[0] if frames is None else frames} (the model diverged: retrain with "
+            "more epochs or a lower train.lr, or check the modes it was trained on)"
         )

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from mlgle.config import TrainConfig
 from mlgle.errors import CheckpointError
 from mlgle.nar.bundle import load_fitted, read_torch, save_fitted, save_torch
+from mlgle.nar.device import resolve_device
 from mlgle.nar.gru import GRUModeNetworks
 from mlgle.nar.model import ModeNetworks, gaussian_nll
 from mlgle.nar.windows import Standardisation, WindowDataset, split_modes
@@ -43,7 +44,7 @@ NETWORKS: dict[str, type[ModeNetworks] | type[GRUModeNetworks]] = {
     "mlp": ModeNetworks,
     "gru": GRUModeNetworks,
 }
-_RESUMABLE_CHANGES = frozenset({"epochs", "threads"})
+_RESUMABLE_CHANGES = frozenset({"epochs", "threads", "device"})
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class _Progress:
     @classmethod
     def fresh(cls, model: ModeNetworks) -> _Progress:
         k = model.modes
-        best = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        best = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
         for name, tensor in best.items():
             if tensor.ndim == 0 or tensor.shape[0] != k:
                 raise ValueError(
@@ -151,8 +152,8 @@ class _Progress:
         self.best_epoch = np.where(improved, epoch, self.best_epoch)
         mask = torch.from_numpy(improved)
         with torch.no_grad():
-            for name, tensor in model.state_dict().items():
-                self.best_state[name][mask] = tensor[mask]
+            for name, tensor in model.state_dict().items():  # best weights kept on the CPU
+                self.best_state[name][mask] = tensor.cpu()[mask]
         self.epoch = epoch + 1
 
 
@@ -251,12 +252,14 @@ def fit_networks(
     training starts afresh.
     """
     checkpoint = None if checkpoint is None else Path(checkpoint)
+    device = resolve_device(config.device, "train.device")
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model, train_data, val_data = build()
+            model.to(device)
             optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
             state = _Progress.fresh(model)
             if checkpoint is not None and checkpoint.exists():
@@ -274,7 +277,7 @@ def fit_networks(
                 progress,
             )
             model.load_state_dict(state.best_state)
-            model.eval()
+            model.eval().cpu()  # files and generation start from the CPU
     finally:
         torch.set_num_threads(threads)
     train_nll, val_nll = state.curves(model.modes)
@@ -291,10 +294,12 @@ def evaluate_nll(
     was_training = model.training
     model.eval()
     total = torch.zeros(data.modes, dtype=torch.float64)
+    device = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
             x, y = data.batch(torch.arange(start, min(start + batch_size, len(data))))
-            total += gaussian_nll(model(x), y).sum(dim=1, dtype=torch.float64)
+            nll = gaussian_nll(model(x.to(device)), y.to(device))
+            total += nll.sum(dim=1, dtype=torch.float64).cpu()
     model.train(was_training)
     return (total / len(data)).numpy()
 
@@ -378,13 +383,14 @@ def _train_epoch(
     """One pass over ``order``; returns the sample-mean training NLL per mode ``(k,)``."""
     model.train()
     total = torch.zeros(data.modes, dtype=torch.float64)
+    device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         x, y = data.batch(order[start : start + batch_size])
-        nll = gaussian_nll(model(x), y)  # (k, batch)
+        nll = gaussian_nll(model(x.to(device)), y.to(device))  # (k, batch)
         optimiser.zero_grad(set_to_none=True)
         nll.mean(dim=1).sum().backward()
         optimiser.step()
-        total += nll.detach().sum(dim=1, dtype=torch.float64)
+        total += nll.detach().sum(dim=1, dtype=torch.float64).cpu()
     return (total / len(order)).numpy()
 
 

@@ -12,8 +12,8 @@ from mlgle.store import (
     atomic_dir,
     gle_from_json,
     open_generated,
+    open_modes,
     read_json,
-    read_modes,
     write_json,
 )
 
@@ -32,14 +32,16 @@ def evaluate(
     tracking: bool,
 ) -> dict:
     """Generated vs MD at one temperature: ``out/summary.json`` and ``out/evaluation.npz``."""
-    z, meta = read_modes(modes_store)
+    from mlgle.blockio import mode_series
+
+    z, meta = open_modes(modes_store)
     gen, com, _ = open_generated(generated)
     fit = read_json(gle_json, "mlgle fit-gle")
     gle = gle_from_json(fit, gle_json)
     ev = params.evaluate
     data, summary = compare_with_md(params, z, meta, gen, com, gle)
     summary["D_gle_ci95"] = fit.get("D_gle_ci95")
-    summary |= short_baseline(z[:, :, 0], meta.dt, params, summary["D_md"])
+    summary |= short_baseline(mode_series(z, 0), meta.dt, params, summary["D_md"])
     write_evaluation(out, data, summary, ev.nacf_modes)
     if tracking:
         from mlgle.tracking import Tracker
