@@ -1,9 +1,13 @@
 """Training throughput: the k mode networks trained as one batched module against a Python loop
-over k one-mode models, same data, same batches, same run, alternating (issue 4's benchmark).
+over k one-mode models, same data, same batches, same run, alternating (issue 4's benchmark),
+and the batched step against its FLOP limit (issue 16).
 
 Each repeat times ``steps`` full training steps (batch gather and rotation, forward, NLL of
-Eq. 21, backward, Adam) of both variants back to back; the report gives medians and spreads of
-samples·modes per second and their ratio. Run: ``python -m benchmarks.training --out reports``.
+Eq. 21, backward, Adam) of both variants back to back, and the float32 matmul peak of the same
+thread count (``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a
+step is 3x its forward matmul FLOPs (forward, and the two products of the backward pass) at that
+peak; ``time_over_flop_limit`` is the measured batched step time over it, per clock (wall and
+process CPU), per repeat. Run: ``python -m benchmarks.training --out reports``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import argparse
 import json
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import CLOCKS, clocked, matmul_peak, ratios, spread
+from benchmarks.generation import network_flops
 from mlgle.modes import normal_modes
 from mlgle.nar.model import ModeNetworks, gaussian_nll
 from mlgle.nar.windows import Standardisation, WindowDataset
@@ -61,24 +66,37 @@ def measure(
     }
     generator = torch.Generator().manual_seed(0)
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    step_seconds: dict[str, list[float]] = {clock: [] for clock in CLOCKS}  # batched, per step
+    limits: dict[str, list[float]] = {clock: [] for clock in CLOCKS}  # FLOP-limit s per step
+    flops = 3 * batch * k * network_flops(history, hidden, batched[0].latent)
     for _ in range(repeats):
         indices = [torch.randint(len(data), (batch,), generator=generator) for _ in range(steps)]
+        peak = matmul_peak(512)["best"]
+        for clock in CLOCKS:
+            limits[clock].append(flops / peak[clock])
         for name, (models, opts, is_batched) in variants.items():
             _step(models, opts, data, indices[0], is_batched)  # warm-up
-            start = time.perf_counter()
-            for index in indices:
-                _step(models, opts, data, index, is_batched)
-            rates[name].append(steps * batch * k / (time.perf_counter() - start))
+
+            def run(models=models, opts=opts, is_batched=is_batched, indices=indices) -> None:
+                for index in indices:
+                    _step(models, opts, data, index, is_batched)
+
+            seconds, _ = clocked(run)
+            rates[name].append(steps * batch * k / seconds["wall"])
+            if is_batched:
+                for clock in CLOCKS:
+                    step_seconds[clock].append(seconds[clock] / steps)
     result = {
         name: {"median": statistics.median(r), "min": min(r), "max": max(r)}
         for name, r in rates.items()
     }
-    ratios = [b / lo for b, lo in zip(rates["batched"], rates["loop"], strict=True)]
-    result["speedup_batched_vs_loop"] = {
-        "median": statistics.median(ratios),
-        "min": min(ratios),
-        "max": max(ratios),
+    result["speedup_batched_vs_loop"] = ratios(rates["batched"], rates["loop"])
+    result["flop_limit"] = {
+        "flops_per_step": flops,
+        "flop_limit_ms_per_step": {c: spread([s * 1e3 for s in limits[c]]) for c in CLOCKS},
+        "ms_per_step": {c: spread([s * 1e3 for s in step_seconds[c]]) for c in CLOCKS},
     }
+    result["time_over_flop_limit"] = {c: ratios(step_seconds[c], limits[c]) for c in CLOCKS}
     result["shape"] = {
         "modes": k,
         "history": history,
