@@ -398,7 +398,8 @@ def postgres_url():
         connection.autocommit = True
         connection.cursor().execute("CREATE DATABASE optuna")
         connection.close()
-        yield f"postgresql+{driver.__name__}://postgres@127.0.0.1:{port}/optuna"
+        # The README's form: no +driver, SQLAlchemy >= 2.1 maps postgresql:// to psycopg 3.
+        yield f"postgresql://postgres@127.0.0.1:{port}/optuna"
     finally:
         if (data_dir / "postmaster.pid").exists():
             run(str(bindir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "stop")
