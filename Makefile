@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint repro repro-paper bench readme-results clean-venv
+.PHONY: install test lint repro repro-paper smoke-paper bench readme-results clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ repro: install
 # (mlgle.profile). EXP_ARGS go to dvc exp run, e.g. EXP_ARGS="--name paper" or "--queue".
 repro-paper: install
 	$(BIN)/python -m mlgle.profile params/paper.yaml $(EXP_ARGS)
+
+# The paper profile's structure at tiny sizes (params/paper_smoke.yaml) through the same path, as
+# a DVC experiment in a temporary copy: proves make repro-paper end to end (CI runs it).
+smoke-paper: install
+	$(BIN)/python -m mlgle.profile params/paper_smoke.yaml --temp $(EXP_ARGS)
+	$(BIN)/dvc exp show --md --no-pager --only-changed --drop 'Created|State|Executor'
 
 bench: install
 	$(BIN)/python -m benchmarks --out reports
