@@ -34,7 +34,7 @@ repro-paper: install
 	$(BIN)/python -m mlgle.profile params/paper.yaml $(EXP_ARGS)
 
 # The paper profile's structure at tiny sizes (params/paper_smoke.yaml) through the same path, as
-# a DVC experiment in a temporary copy: proves make repro-paper end to end (CI runs it).
+# a DVC experiment in a temporary copy (dvc exp run --temp).
 smoke-paper: install
 	$(BIN)/python -m mlgle.profile params/paper_smoke.yaml --temp $(EXP_ARGS)
 	$(BIN)/dvc exp show --md --no-pager --only-changed --drop 'Created|State|Executor'
