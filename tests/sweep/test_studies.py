@@ -259,6 +259,31 @@ def test_history_study_generates_and_reports_the_nacf_heuristic(params, stores, 
     assert (tmp_path / "history_m.png").exists() and (tmp_path / "history_m_curves.csv").exists()
 
 
+def test_a_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(
+    params, stores, tmp_path, monkeypatch, capsys
+):
+    """The model of one grid point diverges in generation (NaN from frame 100, injected): that
+    point is PRUNED with the reason as a user attribute and a one-line notice; the others run."""
+    import mlgle.nar.generate as generate
+
+    real = generate.generate_modes
+
+    def diverging(model, *args, **kwargs):
+        out = real(model, *args, **kwargs)
+        if model.history == 4:
+            out[100:] = np.nan
+        return out
+
+    monkeypatch.setattr(generate, "generate_modes", diverging)
+    table = run_study(params, "history_m", stores, tmp_path, tracking=False)
+    rows = {r["history"]: r for r in table.to_dicts()}
+    assert rows[8]["state"] == "COMPLETE" and rows[4]["state"] == "PRUNED"
+    assert "not finite from frame 100" in rows[4]["diverged"]
+    err = capsys.readouterr().err
+    assert "trial" in err and "history = 4" in err and "not finite from frame 100" in err
+    assert "recorded as PRUNED" in err
+
+
 def test_nacf_drop_lag_of_an_exact_ou_process():
     """AR(1) with φ = exp(-1/20): NACF φ^L < 0.8 first at L = 5 (0.819 at 4, 0.779 at 5).
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import scipy.stats
 
 from mlgle import stats
 from mlgle.config import Params, StudySpec, TrainConfig
-from mlgle.errors import SweepError
+from mlgle.errors import GenerationError, SweepError
 from mlgle.gle import GLEFit, brownian_rng
 from mlgle.store import open_modes
 from mlgle.sweep.data import Reference
@@ -124,6 +125,12 @@ class Objective:
                 )
             status = "FINISHED"
             return float(metrics[spec.metric])
+        except GenerationError as exc:  # a diverged model is a result of this point, not a crash
+            trial.set_user_attr("diverged", str(exc))
+            print(f"mlgle sweep: notice: trial {trial.number} {values}: {exc}; recorded as "
+                  "PRUNED", file=sys.stderr)  # fmt: skip
+            status = "KILLED"
+            raise optuna.TrialPruned(str(exc)) from exc
         except optuna.TrialPruned:
             status = "KILLED"
             raise
@@ -236,7 +243,7 @@ def _generated_diffusion(
 ) -> dict[str, float]:
     """D_GLE with lags {1, m/2, m}, D_ML-GLE (Eqs. 13, 35) and the NACF band share (Eq. 34)
     of a generated ensemble (Alg. 1)."""
-    from mlgle.nar.generate import generate_modes, initial_windows
+    from mlgle.nar.generate import check_generated, generate_modes, initial_windows
 
     t1, t2 = params.evaluate.d_window
     frames, seed = spec.generate_frames, params.generate.seed
@@ -253,6 +260,7 @@ def _generated_diffusion(
     gen = generate_modes(
         trained.model, std.sigma_z, std.sigma_dz, initial, frames, seed, progress=False
     )
+    check_generated(gen, f"the model of this trial ({cfg.history = })")
     com = gle.generate_com(gen, brownian_rng(seed))
     d = stats.com_diffusion(com, ref.dt, (t1, t2))
     ev = params.evaluate
