@@ -11,6 +11,13 @@ from mlgle.config import StudySpec
 _CURVES = ("train_nll_curve", "val_nll_curve")
 
 
+def _valued(trial: optuna.trial.FrozenTrial, spec: StudySpec) -> bool:
+    state = optuna.trial.TrialState
+    return trial.state == state.COMPLETE or (
+        trial.state == state.PRUNED and spec.metric == "best_val_nll"
+    )
+
+
 def trials_table(study: optuna.Study, spec: StudySpec) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(one row per trial: number, state, params, metric, scalar user attrs and the study's
     constants (D_MD per temperature, ...); long-format curves).
@@ -27,7 +34,9 @@ def trials_table(study: optuna.Study, spec: StudySpec) -> tuple[pl.DataFrame, pl
             "number": t.number,
             "state": t.state.name,
             **{n: values.get(n) for n in names},
-            spec.metric: t.value,
+            # Optuna gives a PRUNED trial its last intermediate value (a validation NLL):
+            # only a study whose metric is that NLL may show it as the metric.
+            spec.metric: t.value if _valued(t, spec) else None,
             "duration_s": duration,
         }
         row |= {
