@@ -460,7 +460,7 @@ class BudgetConfig:
 
     t_trains: tuple[int, ...] = (250, 500, 1000, 2500, 5000)
     segments: int = 8
-    mlgle_t_trains: tuple[int, ...] = (250, 2500)
+    mlgle_t_trains: tuple[int, ...] = (250, 500)
     temperature: float = 1.25
 
     def check(self, where: str) -> None:
