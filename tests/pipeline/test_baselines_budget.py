@@ -94,3 +94,16 @@ def test_budget_cheap_has_every_segment_and_the_report_every_budget(study):
     with_mlgle = budget.filter(pl.col("err_mlgle").is_not_null())["t_train"].to_list()
     assert with_mlgle == [100, 200]  # the trained point and the default study's
     assert (study / "budget_report" / "fig_budget.png").stat().st_size > 10_000
+
+
+def test_budget_markdown_shows_the_csv_errors_in_percent(study):
+    budget = pl.read_csv(study / "budget_report" / "budget.csv")
+    lines = (study / "budget_report" / "budget.md").read_text().splitlines()
+    rows = [line.strip("| ").split(" | ") for line in lines[2 : 2 + budget.height]]
+    for row, csv in zip(rows, budget.iter_rows(named=True), strict=True):
+        assert row[1] == str(csv["t_train"])
+        assert row[4] == f"{100 * csv['short_mean']:+.1f} ± {100 * csv['short_std']:.1f}"
+        if csv["err_mlgle"] is None:
+            assert row[6] == row[7] == "—"
+        else:
+            assert row[6].startswith(f"{100 * csv['err_mlgle']:+.1f} [")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlgle.pipeline.readme import END, FIGURES, LOTO_FIGURE, START, update_readme
+from mlgle.pipeline.readme import BUDGET_FIGURE, END, FIGURES, LOTO_FIGURE, START, update_readme
 
 
 def make_reports(root):
@@ -47,11 +47,14 @@ def test_baseline_and_budget_tables_join_the_block_when_their_stages_ran(tmp_pat
     (tmp_path / "reports" / "baselines.md").write_text("| T | mode | share |\n|---|---|---|\n")
     (tmp_path / "reports" / "budget").mkdir()
     (tmp_path / "reports" / "budget" / "budget.md").write_text("| T_train | err |\n|--|--|\n")
+    (tmp_path / "reports" / "budget" / BUDGET_FIGURE).write_bytes(b"budget png")
     (tmp_path / "README.md").write_text(f"{START}\n{END}\n")
     update_readme(tmp_path)
     text = (tmp_path / "README.md").read_text()
     assert "What the network buys" in text and "| T | mode | share |" in text
     assert "MD budget" in text and "| T_train | err |" in text
+    assert f"](docs/figures/{BUDGET_FIGURE})" in text
+    assert (tmp_path / "docs" / "figures" / BUDGET_FIGURE).read_bytes() == b"budget png"
 
 
 def test_loto_table_joins_the_block_when_the_study_ran(tmp_path):

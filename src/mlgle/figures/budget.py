@@ -36,6 +36,11 @@ def draw_budget(summary: pl.DataFrame, mlgle: pl.DataFrame) -> Figure:
         ax.set_xlabel("T_train [% of T_sim]")
         ax.set_title(f"T = {t:g}", fontsize=9)
     axes[0, 0].set_ylabel("D / D_MD − 1 [%]")
-    axes[0, 0].legend(frameon=False, fontsize=7)
+    # ML-GLE points exist at budget.temperature only: one legend for the panels together.
+    labelled = {}
+    for ax in axes[0]:
+        handles, labels = ax.get_legend_handles_labels()
+        labelled.update(zip(labels, handles, strict=True))
+    axes[0, 0].legend(labelled.values(), labelled.keys(), frameon=False, fontsize=7)
     fig.suptitle(f"D error against the MD budget ({UNITS})", fontsize=9)
     return fig

@@ -19,6 +19,7 @@ from mlgle.store import write_text
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FIGURES = ("fig13_mlgle_msd.png", "fig14_diffusion.png", "fig09_nacf.png")
 LOTO_FIGURE = "fig_d_vs_t.png"
+BUDGET_FIGURE = "fig_budget.png"
 
 
 def loto_block(loto_csv: Path) -> str:
@@ -123,6 +124,8 @@ def results_block(reports: Path) -> str:
                        "(`reports/baselines.md`: linear AR(m) against ML-GLE):"),
             *_optional(reports / "budget" / "budget.md", "D error against the MD budget "
                        "(`reports/budget/`):"),
+            *(["", f"![{BUDGET_FIGURE}](docs/figures/{BUDGET_FIGURE})"]
+              if (reports / "budget" / BUDGET_FIGURE).exists() else []),
             "",
             figures,
             *loto,
@@ -142,8 +145,10 @@ def update_readme(root: Path) -> None:
     (root / "docs" / "figures").mkdir(parents=True, exist_ok=True)
     for name in FIGURES:
         shutil.copy2(root / "reports" / "figures" / name, root / "docs" / "figures" / name)
-    if (root / "reports" / "loto" / LOTO_FIGURE).exists():
-        shutil.copy2(root / "reports" / "loto" / LOTO_FIGURE, root / "docs" / "figures")
+    for optional in (root / "reports" / "loto" / LOTO_FIGURE,
+                     root / "reports" / "budget" / BUDGET_FIGURE):  # fmt: skip
+        if optional.exists():
+            shutil.copy2(optional, root / "docs" / "figures")
     write_text(readme, head + block + tail)
 
 
