@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 import mlgle.blockio
-from mlgle.analysis.evaluation import PDF_SAMPLES, evaluate, mode_correlation
+from mlgle import stats
+from mlgle.analysis.evaluation import (
+    PDF_SAMPLES,
+    _increments,
+    _places,
+    com_msd,
+    evaluate,
+    mode_correlation,
+)
 from mlgle.gle import GLEModel
 
 
@@ -71,3 +79,24 @@ def test_block_wise_pieces_equal_their_direct_formulas(ensembles, monkeypatch):
         np.testing.assert_allclose(np.sort(data.z_gen[j]), np.sort(values), rtol=1e-12)
         steps = np.diff(gen[:, :, j], axis=0).ravel() / rms[1][j]
         np.testing.assert_allclose(np.sort(data.dz_gen[j]), np.sort(steps), rtol=1e-12)
+
+
+@pytest.mark.parametrize("chains", [1, 3, 7, 64])
+def test_com_msd_in_chain_blocks_equals_the_whole_ensemble(ensembles, monkeypatch, chains):
+    arrays, mapped = ensembles
+    monkeypatch.setattr(mlgle.blockio, "BLOCK_BYTES", 1000)
+    per_chain = stats.msd_per_trajectory(arrays["com"])
+    msd, d = com_msd(mapped["com"], 0.2, (50, 400), chains=chains)
+    assert d == stats.diffusion_coefficient(per_chain, 0.2, 50, 400)  # bitwise, CI included
+    np.testing.assert_allclose(msd, per_chain.mean(axis=1), rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="t2 = 700"):
+        com_msd(mapped["com"], 0.2, (50, 700))
+
+
+def test_increments_read_in_blocks_equal_direct_indexing(ensembles, monkeypatch):
+    arrays, mapped = ensembles
+    monkeypatch.setattr(mlgle.blockio, "BLOCK_BYTES", 1000)
+    com = arrays["com"]
+    t, c, a = _places(com.shape[0] - 1, com.shape[1], np.random.default_rng(3))
+    direct = com[t + 1, c, a].astype(np.float64) - com[t, c, a]
+    np.testing.assert_array_equal(_increments(mapped["com"], np.random.default_rng(3)), direct)

@@ -19,6 +19,8 @@ from mlgle.gle import GLEModel
 
 # Samples kept per mode for the PDFs and probability plots.
 PDF_SAMPLES = 20_000
+# Chains whose C.o.M MSDs (Eq. 36) are computed together: bounds the float64 working set.
+MSD_CHAINS = 64
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,46 @@ def _pick(out: np.ndarray, block: np.ndarray, places: tuple[np.ndarray, ...], st
 
 
 def _increments(com: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """com: (frames, n, 3) in memory -> (S,) random one-frame increment components, physical
-    units."""
+    """com: (frames, n, 3), in memory or memory-mapped -> (S,) random one-frame increment
+    components, physical units, read in frame blocks with a one-frame carry."""
     t, c, a = _places(com.shape[0] - 1, com.shape[1], rng)
-    return com[t + 1, c, a].astype(np.float64) - com[t, c, a]
+    out = np.empty(t.size)
+    previous = None
+    for start, block in frame_blocks(com):
+        x = block.astype(np.float64)
+        if previous is not None:
+            x = np.concatenate([previous, x])
+            start -= 1
+        d = np.diff(x, axis=0)  # increments from frames start .. start + len(d) - 1
+        inside = (t >= start) & (t < start + d.shape[0])
+        out[inside] = d[t[inside] - start, c[inside], a[inside]]
+        previous = x[-1:]
+    return out
+
+
+def com_msd(
+    com: np.ndarray, dt: float, window: tuple[int, int], chains: int = MSD_CHAINS
+) -> tuple[np.ndarray, stats.DiffusionEstimate]:
+    """The chain-averaged C.o.M MSD (Eq. 36, (frames,)) and Eq. 35's D over ``window`` with its
+    CI over chains (:func:`mlgle.stats.diffusion_coefficient`), from com (frames, n, 3) in memory
+    or memory-mapped. ``chains`` trajectories at a time are read (in frame blocks) and
+    transformed; of the per-chain MSDs only lags 0..t2 are kept for all n chains."""
+    frames, n = com.shape[:2]
+    t2 = window[1]
+    if not 0 < t2 < frames:
+        raise ValueError(f"D window t2 = {t2} must be a lag of the {frames} frames")
+    total = np.zeros(frames)
+    head = np.empty((t2 + 1, n))  # per-chain MSDs, lags 0..t2
+    for first in range(0, n, chains):
+        last = min(n, first + chains)
+        series = np.empty((frames, last - first, com.shape[2]))
+        for start, block in frame_blocks(com):
+            series[start : start + block.shape[0]] = block[:, first:last]
+        msd = stats.msd_per_trajectory(series)  # (frames, last - first)
+        del series
+        total += msd.sum(axis=1)
+        head[:, first:last] = msd[: t2 + 1]
+    return total / n, stats.diffusion_coefficient(head, dt, *window)
 
 
 def evaluate(
@@ -182,8 +220,9 @@ def evaluate(
     md_modes: (frames, chains, k + 1, 3) physical units, mode 0 the C.o.M; gen_modes:
     (frames_gen, n, k, 3) modes 1..k; gen_com: (frames_gen, n, 3). Returns the arrays for the
     figures and a summary with D_MD, D_GLE (the fitted α²/2), D_ML-GLE with 95 % CIs, ν_min and
-    the NACF band share. The mode arrays may be memory-mapped files of any size: they are read
-    in frame blocks and one mode at a time (mlgle.blockio), in float64 arithmetic throughout.
+    the NACF band share. The mode and C.o.M arrays may be memory-mapped files of any size: they
+    are read in frame blocks, one mode or a block of chains at a time (mlgle.blockio,
+    :func:`com_msd`), in float64 arithmetic throughout.
     """
     rng = np.random.default_rng(seed)
     frames = md_modes.shape[0]
@@ -194,20 +233,14 @@ def evaluate(
             f"evaluate.d_window t2 = {t2} must be < the MD frames ({frames}) and the generated "
             f"frames ({gen_modes.shape[0]})"
         )
+    last = min(frames, gen_modes.shape[0]) - 1
     com_md = mode_series(md_modes, 0)
     com_gle = _md_driven_com(md_modes, gle, rng, com_md[0])
-    gen_com = np.array(gen_com)  # (frames_gen, n, 3): one copy, read once
-
-    msd_md_chain = stats.msd_per_trajectory(com_md)
-    msd_gle_chain = stats.msd_per_trajectory(com_gle)
-    msd_gen_chain = stats.msd_per_trajectory(gen_com)
-    d_md = stats.diffusion_coefficient(msd_md_chain, dt, t1, t2)
-    d_gle_md_modes = stats.diffusion_coefficient(msd_gle_chain, dt, t1, t2)
-    d_mlgle = stats.diffusion_coefficient(msd_gen_chain, dt, t1, t2)
-    msd_md = msd_md_chain.mean(axis=1)
-    msd_gle = msd_gle_chain.mean(axis=1)
-    msd_gen = msd_gen_chain.mean(axis=1)
-    del msd_md_chain, msd_gle_chain, msd_gen_chain
+    msd_gle, d_gle_md_modes = com_msd(com_gle, dt, d_window)
+    disp_gle = com_gle[last] - com_gle[0]
+    del com_gle  # (frames, chains, 3) float64: only its MSD and end-to-end displacement are kept
+    msd_md, d_md = com_msd(com_md, dt, d_window)
+    msd_gen, d_mlgle = com_msd(gen_com, dt, d_window)  # gen_com: read in blocks, never copied
 
     lags = stats.log_lags(frames)
     gen_lags = stats.log_lags(gen_modes.shape[0])
@@ -219,7 +252,6 @@ def evaluate(
     nacf_md, nacf_gen, band, inside = stats.nacf_band_inside(
         md_modes, gen_modes, max_lag, level, md_series=md_mode, gen_series=mode_series, modes=k
     )
-    last = min(frames, gen_modes.shape[0]) - 1
 
     n_md, n_gen = md_modes.shape[1], gen_modes.shape[1]
     take_z_md = _places(frames, n_md, rng)
@@ -241,7 +273,7 @@ def evaluate(
         msd_mlgle=msd_gen[gen_lags],
         msd_mlgle_lags=gen_lags,
         disp_md=com_md[last].astype(np.float64) - com_md[0],
-        disp_gle=com_gle[last] - com_gle[0],
+        disp_gle=disp_gle,
         disp_mlgle=gen_com[last].astype(np.float64) - gen_com[0],
         z_md=md_samples.z,
         z_gen=gen_samples.z,
