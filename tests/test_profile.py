@@ -55,3 +55,19 @@ def test_a_missing_profile_is_one_line_and_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "nope.yaml"), "--print"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.yaml" in err[0]
+
+
+@pytest.mark.parametrize("name", [None, *PROFILES])
+def test_every_gle_study_fits_above_the_largest_regression_lag(name):
+    """A T_fit at or below the largest lag of Eq. 27 cannot be fitted: the sweep stops with an
+    error at that trial (make smoke-paper found T_fit = 100 beside m = 128 in the paper's
+    Fig. 11 space)."""
+    params = load_params(ROOT / "params.yaml", *([ROOT / "params" / name] if name else []))
+    largest = max(params.gle_points())
+    for study in params.sweep.studies.values():
+        if study.objective != "gle":
+            continue
+        for dim in study.space:
+            if dim.name == "t_fit":
+                low = min(dim.choices) if dim.choices else dim.low
+                assert low > largest, f"{name}: {study.name} t_fit {low} <= lag {largest}"
