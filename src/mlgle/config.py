@@ -100,7 +100,7 @@ class ModesConfig:
 
 @dataclass(frozen=True)
 class GLEConfig:
-    t_fit: int = 1000
+    t_fit: int = 500
     points: tuple[int, ...] = ()
     bootstrap: int = 200
     seed: int = 17
@@ -120,8 +120,8 @@ DEVICES = ("auto", "cpu", "cuda")  # train.device, generate.device (mlgle.nar.de
 @dataclass(frozen=True)
 class TrainConfig:
     history: int = 64
-    t_train: int = 1000
-    t_val: int = 600
+    t_train: int = 500
+    t_val: int = 300
     architecture: str = "mlp"
     hidden: tuple[int, ...] = (256, 256)
     latent: int = 12
@@ -460,7 +460,7 @@ class BudgetConfig:
 
     t_trains: tuple[int, ...] = (250, 500, 1000, 2500, 5000)
     segments: int = 8
-    mlgle_t_trains: tuple[int, ...] = (250, 500)
+    mlgle_t_trains: tuple[int, ...] = (250, 1000)
     temperature: float = 1.25
 
     def check(self, where: str) -> None:
