@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlgle.blockio import NpyFrameWriter, frame_blocks, mode_series
+import mlgle.blockio
+from mlgle.blockio import NpyFrameWriter, frame_blocks, frame_slice, increment_blocks, mode_series
 
 
 @pytest.fixture
@@ -74,3 +75,35 @@ def test_mode_series_is_one_mode_in_c_order(tmp_path, array):
     series = mode_series(np.load(tmp_path / "a.npy", mmap_mode="r"), 2, block_bytes=100)
     assert series.flags.c_contiguous and series.dtype == np.float32
     np.testing.assert_array_equal(series, array[:, :, 2])
+
+
+def test_frame_slice_is_a_block_of_chains_in_the_asked_dtype(tmp_path, array):
+    np.save(tmp_path / "a.npy", array)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    got = frame_slice(mapped, (slice(1, 4),), dtype=np.float64, block_bytes=300)
+    assert got.shape == (37, 3, 4, 3) and got.dtype == np.float64 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, array[:, 1:4].astype(np.float64))
+
+
+def test_the_default_block_size_is_read_at_each_call(tmp_path, array, monkeypatch):
+    np.save(tmp_path / "a.npy", array)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert len(list(frame_blocks(mapped))) == 1
+    monkeypatch.setattr(mlgle.blockio, "BLOCK_BYTES", array[0].nbytes * 4)  # 4 frames a block
+    assert [len(b) for _, b in frame_blocks(mapped)] == [4] * 9 + [1]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 700, 1 << 30])
+def test_increment_blocks_are_the_diff_of_the_whole_array(
+    tmp_path, array, monkeypatch, block_bytes
+):
+    np.save(tmp_path / "a.npy", array)
+    monkeypatch.setattr(mlgle.blockio, "BLOCK_BYTES", block_bytes)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    parts = list(increment_blocks(mapped, (slice(None), slice(1, 3))))
+    whole = array[:, :, 1:3].astype(np.float64)
+    np.testing.assert_array_equal(np.concatenate([x for _, x, _, _ in parts]), whole)
+    # d_first is the first frame of a block, less one after the first block (the carried frame).
+    assert [d_first for _, _, d_first, _ in parts] == [0] + [first - 1 for first, *_ in parts[1:]]
+    np.testing.assert_array_equal(np.concatenate([d for *_, d in parts]), np.diff(whole, axis=0))
+    assert sum(len(d) for *_, d in parts) == len(array) - 1

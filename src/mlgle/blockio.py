@@ -1,11 +1,12 @@
 """Frame-block I/O of ``.npy`` arrays laid out (frames, ...), at a memory cost of one block.
 
 Generation writes its (frames, n, k, 3) ensemble block by block as it is produced
-(:class:`NpyFrameWriter`); evaluation reads it back in frame blocks (:func:`frame_blocks`) and one
-mode at a time (:func:`mode_series`). A memory-mapped array read through one long-lived mapping
-keeps every page it touched resident (they count in the resident set until unmapped), so each
-block is mapped alone and unmapped after its copy is taken: the resident set stays one block,
-whatever the file's size. Plain in-memory arrays go through the same functions.
+(:class:`NpyFrameWriter`); evaluation reads it back in frame blocks (:func:`frame_blocks`, with
+the one-frame increments :func:`increment_blocks`) and one mode or a few chains at a time
+(:func:`mode_series`, :func:`frame_slice`). A memory-mapped array read through one long-lived
+mapping keeps every page it touched resident (they count in the resident set until unmapped), so
+each block is mapped alone and unmapped after its copy is taken: the resident set stays one
+block, whatever the file's size. Plain in-memory arrays go through the same functions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from types import TracebackType
 
 import numpy as np
 
-__all__ = ["BLOCK_BYTES", "NpyFrameWriter", "frame_blocks", "mode_series"]
+__all__ = [
+    "BLOCK_BYTES",
+    "NpyFrameWriter",
+    "frame_blocks",
+    "frame_slice",
+    "increment_blocks",
+    "mode_series",
+]
 
 BLOCK_BYTES = 32 << 20  # bytes per frame block read (at least one frame)
 
@@ -92,19 +100,19 @@ def _whole_mapping(array: np.ndarray) -> bool:
 
 
 def frame_blocks(
-    array: np.ndarray, block_bytes: int = BLOCK_BYTES, start: int = 0, stop: int | None = None
+    array: np.ndarray, block_bytes: int | None = None, start: int = 0, stop: int | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(first, block) over frames [start, stop) of ``array`` (frames, ...), in order.
 
     Each block is a copy of ``array[first : first + b]`` in the array's dtype, b frames of at most
-    ``block_bytes`` (at least one frame). For a C-contiguous ``np.memmap`` (``np.load(...,
-    mmap_mode="r")``) each block is mapped on its own and unmapped once copied, so the pages of
-    earlier blocks do not stay resident.
+    ``block_bytes`` (default :data:`BLOCK_BYTES`, read at each call; at least one frame). For a
+    C-contiguous ``np.memmap`` (``np.load(..., mmap_mode="r")``) each block is mapped on its own
+    and unmapped once copied, so the pages of earlier blocks do not stay resident.
     """
     stop = array.shape[0] if stop is None else stop
     if not 0 <= start <= stop <= array.shape[0]:
         raise ValueError(f"frames [{start}, {stop}) outside an array of {array.shape[0]} frames")
-    step = _block_frames(array, block_bytes)
+    step = _block_frames(array, BLOCK_BYTES if block_bytes is None else block_bytes)
     frame_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
     mapped = _whole_mapping(array)
     for first in range(start, stop, step):
@@ -124,10 +132,42 @@ def frame_blocks(
         yield first, block
 
 
-def mode_series(modes: np.ndarray, mode: int, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
-    """One mode's trajectories ``modes[:, :, mode]`` as a C-order copy (frames, n, 3) in the
-    array's dtype, read in frame blocks (see :func:`frame_blocks`). modes: (frames, n, K, 3)."""
-    out = np.empty((modes.shape[0], modes.shape[1], modes.shape[3]), dtype=modes.dtype)
-    for first, block in frame_blocks(modes, block_bytes):
-        out[first : first + block.shape[0]] = block[:, :, mode]
+def frame_slice(
+    array: np.ndarray,
+    index: tuple[int | slice, ...],
+    dtype: np.dtype | type | None = None,
+    block_bytes: int | None = None,
+) -> np.ndarray:
+    """``array[:, *index]`` as a C-order copy in ``dtype`` (default the array's), read in frame
+    blocks (see :func:`frame_blocks`): one mode, ``index = (slice(None), j)`` of (frames, n, K, 3),
+    or a block of chains, ``index = (slice(c0, c1),)`` of (frames, n, 3)."""
+    key = (slice(None), *index)
+    shape = array[:1][key].shape[1:]
+    out = np.empty((array.shape[0], *shape), dtype=array.dtype if dtype is None else dtype)
+    for first, block in frame_blocks(array, block_bytes):
+        out[first : first + block.shape[0]] = block[key]
     return out
+
+
+def mode_series(modes: np.ndarray, mode: int, block_bytes: int | None = None) -> np.ndarray:
+    """One mode's trajectories ``modes[:, :, mode]`` as a C-order copy (frames, n, 3) in the
+    array's dtype, read in frame blocks. modes: (frames, n, K, 3)."""
+    return frame_slice(modes, (slice(None), mode), block_bytes=block_bytes)
+
+
+def increment_blocks(
+    array: np.ndarray, index: tuple[int | slice, ...] = ()
+) -> Iterator[tuple[int, np.ndarray, int, np.ndarray]]:
+    """(first, x, d_first, d) over the frame blocks of ``array[:, *index]`` (frames, ...): x the
+    block in float64 (frames first .. first + len(x) - 1) and d its one-frame increments
+    x(t + 1) − x(t) for t = d_first .. d_first + len(d) − 1, the increment across a block edge
+    included (a one-frame carry), so the d of all blocks are ``np.diff`` of the whole array."""
+    key = (slice(None), *index)
+    previous = None
+    for first, block in frame_blocks(array):
+        x = block[key].astype(np.float64)
+        if previous is None:
+            yield first, x, first, np.diff(x, axis=0)
+        else:
+            yield first, x, first - 1, np.diff(np.concatenate([previous, x]), axis=0)
+        previous = x[-1:]

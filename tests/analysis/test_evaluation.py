@@ -51,8 +51,15 @@ def test_memory_mapped_in_small_blocks_equals_in_memory(ensembles, monkeypatch):
     arrays, mapped = ensembles
     plain_data, plain = _evaluate(arrays["md"].astype(np.float64), arrays["gen"], arrays["com"])
     monkeypatch.setattr(mlgle.blockio, "BLOCK_BYTES", 1000)  # ~2-4 frames per block
+    assert len(list(mlgle.blockio.frame_blocks(mapped["gen"]))) >= 100
     data, summary = _evaluate(mapped["md"], mapped["gen"], mapped["com"])
-    assert summary == plain
+    # Sums over frames are taken block by block: equal to float round-off, not bitwise.
+    assert summary.keys() == plain.keys()
+    for key, value in plain.items():
+        if isinstance(value, str):
+            assert summary[key] == value, key
+        else:
+            np.testing.assert_allclose(summary[key], value, rtol=1e-12, atol=0, err_msg=key)
     for field in dataclasses.fields(data):
         np.testing.assert_allclose(
             getattr(data, field.name), getattr(plain_data, field.name), rtol=1e-12, atol=0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlgle import stats
-from mlgle.blockio import frame_blocks, mode_series
+from mlgle.blockio import frame_blocks, frame_slice, increment_blocks, mode_series
 from mlgle.gle import GLEModel
 
 # Samples kept per mode for the PDFs and probability plots.
@@ -128,18 +128,11 @@ class _Sampler:
         z = np.empty((count, take_z[0].size))
         dz = np.empty((count, take_dz[0].size))
         sq_z, sq_dz = np.zeros(count), np.zeros(count)
-        previous = None
-        for start, block in frame_blocks(modes):
-            x = block[:, :, sl].astype(np.float64)  # (b, n, count, 3)
+        for start, x, d_start, d in increment_blocks(modes, (slice(None), sl)):  # (b, n, count, 3)
             sq_z += np.einsum("tcjd,tcjd->j", x, x)
             _pick(z, x, take_z, start)
-            if previous is not None:
-                x = np.concatenate([previous, x])
-                start -= 1
-            d = np.diff(x, axis=0)  # increments from frames start .. start + len(d) - 1
             sq_dz += np.einsum("tcjd,tcjd->j", d, d)
-            _pick(dz, d, take_dz, start)
-            previous = x[-1:]
+            _pick(dz, d, take_dz, d_start)
         self.z = z / np.sqrt(sq_z / (frames * n * 3))[:, None]
         self.dz_rms = np.sqrt(sq_dz / ((frames - 1) * n * 3))
         self.dz = dz / self.dz_rms[:, None]
@@ -165,16 +158,9 @@ def _increments(com: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     components, physical units, read in frame blocks with a one-frame carry."""
     t, c, a = _places(com.shape[0] - 1, com.shape[1], rng)
     out = np.empty(t.size)
-    previous = None
-    for start, block in frame_blocks(com):
-        x = block.astype(np.float64)
-        if previous is not None:
-            x = np.concatenate([previous, x])
-            start -= 1
-        d = np.diff(x, axis=0)  # increments from frames start .. start + len(d) - 1
+    for _, _, start, d in increment_blocks(com):
         inside = (t >= start) & (t < start + d.shape[0])
         out[inside] = d[t[inside] - start, c[inside], a[inside]]
-        previous = x[-1:]
     return out
 
 
@@ -193,9 +179,7 @@ def com_msd(
     head = np.empty((t2 + 1, n))  # per-chain MSDs, lags 0..t2
     for first in range(0, n, chains):
         last = min(n, first + chains)
-        series = np.empty((frames, last - first, com.shape[2]))
-        for start, block in frame_blocks(com):
-            series[start : start + block.shape[0]] = block[:, first:last]
+        series = frame_slice(com, (slice(first, last),), dtype=np.float64)
         msd = stats.msd_per_trajectory(series)  # (frames, last - first)
         del series
         total += msd.sum(axis=1)
