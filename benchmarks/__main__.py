@@ -1,4 +1,5 @@
-"""``make bench``: every benchmark but the end-to-end one, in one run, one thread, side by side.
+"""``make bench``: every benchmark but the end-to-end one, in one run, side by side; one thread,
+but training at the thread count of the train stage (``train.threads``).
 
 Writes ``<out>/benchmarks.json`` (sections generation, md_vs_generation, msd, windows, memory,
 training, machine, targets; "end_to_end" sections from ``make bench-e2e`` are kept) and
@@ -18,6 +19,7 @@ import torch
 from benchmarks import generation, md_cost, memory, msd, training, windows
 from benchmarks.common import machine, write_report
 from benchmarks.report import targets, write_markdown
+from mlgle.config import TrainConfig
 
 
 def run(quick: bool, threads: int) -> dict[str, Any]:
@@ -43,8 +45,10 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
     sections["windows"] = stage("windows", lambda: windows.run(quick))
     sections["memory"] = stage("memory", lambda: memory.measure(quick))
     steps, repeats = (4, 2) if quick else (20, 5)
+    train_threads = TrainConfig().threads  # the thread count the train stage runs at
     sections["training"] = stage(
-        "training", lambda: training.measure(12, 64, (256, 256), 128, steps, repeats, threads)
+        "training",
+        lambda: training.measure(12, 64, (256, 256), 128, steps, repeats, train_threads),
     )
     torch.set_num_threads(threads)  # training.measure sets it too; keep the run's setting
     sections["bench_seconds"] = seconds

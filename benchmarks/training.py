@@ -3,8 +3,9 @@ over k one-mode models, same data, same batches, same run, alternating (issue 4'
 and the batched step against its FLOP limit (issue 16).
 
 Each repeat times ``steps`` full training steps (batch gather and rotation, forward, NLL of
-Eq. 21, backward, Adam) of both variants back to back, and the float32 matmul peak of the same
-thread count (``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a
+Eq. 21, backward, the trainer's Adam ``mlgle.nar.train.adam``) of both variants back to back,
+at the train stage's thread count by default, and the float32 matmul peak of the same thread
+count (``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a
 step is 3x its forward matmul FLOPs (forward, and the two products of the backward pass) at that
 peak; ``time_over_flop_limit`` is the measured batched step time over it, per clock (wall and
 process CPU), per repeat. Run: ``python -m benchmarks.training --out reports``.
@@ -22,8 +23,10 @@ import torch
 
 from benchmarks.common import CLOCKS, clocked, matmul_peak, ratios, spread
 from benchmarks.generation import network_flops
+from mlgle.config import TrainConfig
 from mlgle.modes import normal_modes
 from mlgle.nar.model import ModeNetworks, gaussian_nll
+from mlgle.nar.train import adam
 from mlgle.nar.windows import Standardisation, WindowDataset
 from mlgle.synthetic import rouse_chains
 
@@ -61,8 +64,8 @@ def measure(
     batched = [ModeNetworks(k, history, hidden, seeds=seeds)]
     looped = [ModeNetworks(1, history, hidden, seeds=[s]) for s in seeds]
     variants = {
-        "batched": (batched, [torch.optim.Adam(m.parameters(), 1e-4) for m in batched], True),
-        "loop": (looped, [torch.optim.Adam(m.parameters(), 1e-4) for m in looped], False),
+        "batched": (batched, [adam(m, 1e-4) for m in batched], True),
+        "loop": (looped, [adam(m, 1e-4) for m in looped], False),
     }
     generator = torch.Generator().manual_seed(0)
     rates: dict[str, list[float]] = {name: [] for name in variants}
@@ -120,7 +123,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=TrainConfig().threads, help="default: the train stage's"
+    )
     args = parser.parse_args()
     result = measure(12, 64, (256, 256), 128, args.steps, args.repeats, args.threads)
     out = args.out / "benchmarks"

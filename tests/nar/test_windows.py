@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlgle.nar.frames import rotation_frames, to_frame
 from mlgle.nar.windows import Standardisation, WindowDataset, sliding_windows, split_modes
 
 
@@ -147,6 +148,27 @@ def test_batch_is_the_rotated_standardised_window(dtype: torch.dtype) -> None:
             )
             np.testing.assert_allclose(last, [np.linalg.norm(window[-1]), 0.0, 0.0], atol=tol * 10)
             assert abs(second[2]) < tol * 10 and second[1] >= -tol and third[2] >= -tol
+
+
+def test_batch_gathers_exactly_the_window_of_each_sample() -> None:
+    """Bitwise: each sample's (k, m, 3) window, cut out one at a time from the standardised span
+    in the dataset's dtype, rotated by its own frame, is what the batch holds (the batch gather
+    copies, it does not round)."""
+    z = _modes(frames=30, chains=4, k=3)
+    m = 5
+    std = Standardisation.from_training(z)
+    data = WindowDataset(z, std, m)
+    indices = torch.tensor([len(data) - 1, 0, 7, 7, 13, 4 * 9 + 2])
+    x_hat, target = data.batch(indices)
+    z_hat = torch.as_tensor(std.standardise(z), dtype=torch.float32)
+    dz_hat = torch.as_tensor(std.standardise_increment(np.diff(z, axis=0)), dtype=torch.float32)
+    for b, s in enumerate(indices.tolist()):
+        t, c = divmod(s, 4)
+        window = z_hat[t : t + m, c].transpose(0, 1)  # (k, m, 3)
+        frame = rotation_frames(window)
+        assert torch.equal(x_hat[:, b], to_frame(window, frame).reshape(3, 3 * m))
+        expected = to_frame(dz_hat[t + m - 1, c][:, None, :], frame)[:, 0]
+        assert torch.equal(target[:, b], expected)
 
 
 def test_validation_dataset_stays_inside_its_span() -> None:

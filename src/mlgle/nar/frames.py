@@ -83,7 +83,8 @@ def _check_pair(name: str, vectors: Tensor, R: Tensor) -> None:
 def to_frame(vectors: Tensor, R: Tensor) -> Tensor:
     """Eq. 18: components in the frame, v̂ = R v: (..., n, 3), R (..., 3, 3) -> (..., n, 3)."""
     _check_pair("to_frame", vectors, R)
-    return vectors @ R.transpose(-1, -2)
+    # Rᵀ made contiguous first: the same products, but matmul then skips a slow strided path.
+    return vectors @ R.transpose(-1, -2).contiguous()
 
 
 def from_frame(vectors: Tensor, R: Tensor) -> Tensor:

@@ -260,7 +260,7 @@ def fit_networks(
             torch.manual_seed(config.seed)
             model, train_data, val_data = build()
             model.to(device)
-            optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+            optimiser = adam(model, config.lr)
             state = _Progress.fresh(model)
             if checkpoint is not None and checkpoint.exists():
                 state = _resume(checkpoint, fingerprint, model, optimiser) or state
@@ -282,6 +282,18 @@ def fit_networks(
         torch.set_num_threads(threads)
     train_nll, val_nll = state.curves(model.modes)
     return FittedNetworks(model, train_nll, val_nll, state.best_epoch.copy())
+
+
+def adam(model: nn.Module, lr: float) -> torch.optim.Adam:
+    """The optimiser of every NAR training (Sec. 4.4): Adam with torch's defaults.
+
+    ``foreach=True`` updates all parameter tensors with multi-tensor kernels; it is bitwise the
+    same update as the single-tensor loop torch picks by default on the CPU (tested) and about
+    3x faster for the default network, where the loop's dozen full passes over the 1.4 M
+    parameters took a third of a training step. (``fused=True`` is faster still but rounds
+    differently, and training amplifies that to visible weight differences: not used.)
+    """
+    return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 
 
 def evaluate_nll(
