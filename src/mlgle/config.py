@@ -115,6 +115,7 @@ class GLEConfig:
 
 
 DEVICES = ("auto", "cpu", "cuda")  # train.device, generate.device (mlgle.nar.device)
+MATMUL_BACKENDS = ("auto", "onednn", "torch")  # generate.backend (mlgle.nar.model.FrozenNetworks)
 
 
 @dataclass(frozen=True)
@@ -172,11 +173,13 @@ class GenerateConfig:
     frames: int = 25000
     seed: int = 99
     device: str = "auto"
+    backend: str = "auto"
 
     def check(self, where: str) -> None:
         _positive(where, "generate.trajectories", self.trajectories)
         _at_least(where, "generate.frames", self.frames, 2)
         _choice(where, "generate.device", self.device, DEVICES)
+        _choice(where, "generate.backend", self.backend, MATMUL_BACKENDS)
 
 
 @dataclass(frozen=True)

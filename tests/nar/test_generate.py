@@ -17,7 +17,7 @@ from mlgle.nar.generate import (
     initial_windows,
     stream_modes,
 )
-from mlgle.nar.model import FrozenNetworks, ModeNetworks, onednn_available
+from mlgle.nar.model import ModeNetworks, onednn_available
 from mlgle.nar.train import fit_modes
 from mlgle.stats import acf, melard_roy_band, msd_per_trajectory
 
@@ -122,13 +122,12 @@ def test_stream_modes_blocks_concatenate_to_generate_modes_bitwise():
 
 @pytest.mark.skipif(not onednn_available(), reason="torch without oneDNN")
 def test_fast_path_with_onednn_network_equals_reference_loop():
-    # n = 40 trajectories: generate_modes runs the oneDNN network (FrozenNetworks "auto");
-    # 140 steps cross a ring-buffer flush and a noise block. float32 rounding as above.
+    # n = 40 trajectories on the oneDNN network; 140 steps cross a ring-buffer flush and a
+    # noise block. float32 rounding as above.
     n = 40
-    assert n >= FrozenNetworks.ONEDNN_MIN_BATCH
     sigma_z, sigma_dz, initial = _inputs(n=n)
     args = (_random_model().float(), sigma_z, sigma_dz, initial, 8 + 140)
-    fast = generate_modes(*args, seed=3, progress=False)
+    fast = generate_modes(*args, seed=3, progress=False, backend="onednn")
     slow = generate_modes_reference(*args, seed=3, progress=False)
     np.testing.assert_allclose(fast, slow, rtol=0, atol=2e-4 * np.abs(slow).max())
 

@@ -14,12 +14,14 @@ from scipy.stats import ortho_group
 from torch import nn
 from torch.distributions import MultivariateNormal
 
+from mlgle.nar import model as model_module
 from mlgle.nar.frames import from_frame, rotation_frames, to_frame
 from mlgle.nar.model import (
     ACTIVATIONS,
     FrozenNetworks,
     GaussianParams,
     ModeNetworks,
+    backend_timings,
     covariance,
     gaussian_nll,
     onednn_available,
@@ -441,10 +443,31 @@ def test_frozen_networks_float64_use_the_model_exactly() -> None:
 
 
 @needs_onednn
-def test_frozen_networks_auto_backend_by_batch() -> None:
+@pytest.mark.parametrize("faster", ["onednn", "torch"])
+def test_frozen_networks_auto_takes_the_backend_measured_faster(monkeypatch, faster) -> None:
     model = ModeNetworks(2, **SMALL)
-    assert FrozenNetworks(model, FrozenNetworks.ONEDNN_MIN_BATCH).backend == "onednn"
-    assert FrozenNetworks(model, FrozenNetworks.ONEDNN_MIN_BATCH - 1).backend == "torch"
+    timings = {"onednn": 2.0, "torch": 2.0, faster: 1.0}
+    monkeypatch.setattr(model_module, "backend_timings", lambda m, batch: dict(timings))
+    assert FrozenNetworks(model, 8).backend == faster
+
+
+@needs_onednn
+def test_backend_timings_measure_both_backends_once_per_shape_and_threads(monkeypatch) -> None:
+    model = ModeNetworks(2, **SMALL)
+    monkeypatch.setattr(model_module, "_TIMINGS", {})
+    first = backend_timings(model, 6)
+    assert set(first) == {"onednn", "torch"} and all(0 < t < 10 for t in first.values())
+    assert backend_timings(model, 6) == first  # cached: the same figures, not a new probe
+    assert len(model_module._TIMINGS) == 1
+    backend_timings(model, 7)  # another batch is another shape
+    assert len(model_module._TIMINGS) == 2
+    with pytest.raises(ValueError, match="onednn_eligible"):
+        backend_timings(model.double(), 6)
+
+
+def test_frozen_networks_auto_without_onednn_eligibility_is_torch() -> None:
+    model = ModeNetworks(2, **SMALL).double()  # float64: oneDNN's path is float32 only
+    assert FrozenNetworks(model, 64).backend == "torch"
 
 
 def test_frozen_networks_reject_bad_use() -> None:

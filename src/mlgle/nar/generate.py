@@ -141,6 +141,7 @@ def generate_modes(
     seed: int,
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
+    backend: str = "auto",
 ) -> np.ndarray:
     """Alg. 1: generate k normal modes of n trajectories with the NAR model.
 
@@ -148,9 +149,12 @@ def generate_modes(
     eval mode under ``torch.inference_mode`` and gets its train/eval mode back afterwards.
     sigma_z, sigma_dz: (k,) scalar standardisations of the modes and their increments.
     initial: (m, n, k, 3) last m MD frames of n trajectories, physical units.
+    backend: the network's matmul backend, see :class:`~mlgle.nar.model.FrozenNetworks` ("auto":
+    the faster on this machine; the backends differ by float round-off).
     Returns (frames, n, k, 3) in physical units and ``dtype`` (float32 by default): rows [0, m)
-    are the initial window, then frames - m generated steps. Deterministic given ``seed``.
-    The whole result is held in memory; :func:`stream_modes` hands it out in frame blocks.
+    are the initial window, then frames - m generated steps. Deterministic given ``seed`` and
+    the backend. The whole result is held in memory; :func:`stream_modes` hands it out in frame
+    blocks.
     """
     _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
     _, n, k, _ = np.shape(initial)
@@ -159,7 +163,7 @@ def generate_modes(
     def keep(first: int, block: np.ndarray) -> None:
         out[first : first + block.shape[0]] = block
 
-    stream_modes(model, sigma_z, sigma_dz, initial, frames, seed, keep, progress, dtype)
+    stream_modes(model, sigma_z, sigma_dz, initial, frames, seed, keep, progress, dtype, backend)
     return out
 
 
@@ -173,15 +177,19 @@ def stream_modes(
     sink: FrameSink,
     progress: bool = True,
     dtype: torch.dtype = torch.float32,
-) -> None:
+    backend: str = "auto",
+) -> str:
     """:func:`generate_modes` at constant memory: its result is passed to ``sink(first, block)``
     in consecutive frame blocks (b, n, k, 3), the initial window first, each block as soon as it
     is generated (at most max(m, 128) frames), so only the ring buffer and one block are held.
     The blocks concatenate to exactly :func:`generate_modes`'s array for the same arguments.
+    Returns the matmul backend that ran ("onednn" or "torch").
     """
     _check_inputs(model, sigma_z, sigma_dz, initial, frames, dtype)
     noise = _BlockNoise(seed, (model.modes, np.shape(initial)[1], 3), dtype, _device(model))
-    _generate_fast(model, sigma_z, sigma_dz, initial, frames, noise, sink, progress, dtype)
+    return _generate_fast(
+        model, sigma_z, sigma_dz, initial, frames, noise, sink, progress, dtype, backend
+    )
 
 
 def _generate_fast(
@@ -194,16 +202,17 @@ def _generate_fast(
     sink: FrameSink,
     progress: bool,
     dtype: torch.dtype,
-) -> None:
+    backend: str = "auto",
+) -> str:
     """The batched loop of ``generate_modes`` with ε from ``noise`` (inputs already checked),
-    frame blocks to ``sink``.
+    frame blocks to ``sink``; returns the network's matmul backend.
 
     The standardised trajectory lives in a ring buffer laid out (m + chunk, 3, k, n): time, then
     component, then the k·n mode-trajectory pairs contiguous, so the window is the slice
     [pos - m, pos) and its rotation (Eq. 18) is nine broadcast multiply-adds over whole rows
     (``_rotate``) instead of k·n tiny matrix products; the rotated window, stored (m, 3, k, n),
     is the network input (k, n, 3m) as a transposed view, and the network is a
-    :class:`FrozenNetworks` (oneDNN matmuls with prepacked weights). Every ``chunk`` steps the
+    :class:`FrozenNetworks` on ``backend``. Every ``chunk`` steps the
     new values are de-standardised into a block for ``sink`` and the last m values move to the
     front.
     """
@@ -221,7 +230,7 @@ def _generate_fast(
     x = rotated.view(3 * m, k, n).permute(1, 2, 0)  # (k, n, 3m), x[j, c, 3t + a]
     frame_t = torch.empty((3, 3, k, n), dtype=dtype, device=device)
     last3 = torch.empty((k, n, 3, 3), dtype=dtype, device=device)  # z_{t-3..t-1}, contiguous
-    network = FrozenNetworks(model, n)
+    network = FrozenNetworks(model, n, backend)
 
     def flush(first: int, last: int) -> None:  # generated steps [first, last) -> sink
         block = ring[m : m + last - first].permute(0, 3, 2, 1)
@@ -248,6 +257,7 @@ def _generate_fast(
             flush(flushed, frames - m)
     finally:
         model.train(was_training)
+    return network.backend
 
 
 def _rotate(window: Tensor, frame_t: Tensor, out: Tensor) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -27,10 +29,12 @@ __all__ = [
     "FrozenNetworks",
     "GaussianParams",
     "ModeNetworks",
+    "backend_timings",
     "check_arguments",
     "covariance",
     "gaussian_nll",
     "onednn_available",
+    "onednn_eligible",
     "sample_increment",
 ]
 
@@ -226,22 +230,74 @@ def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
+def onednn_eligible(model: nn.Module) -> bool:
+    """Whether :class:`FrozenNetworks` can run ``model`` on oneDNN: an MLP with float32 CPU
+    weights and a torch with the oneDNN linear op."""
+    weight = model.head_weight
+    return (
+        isinstance(model, ModeNetworks)
+        and weight.dtype == torch.float32
+        and weight.device.type == "cpu"
+        and onednn_available()
+    )
+
+
+PROBE_CALLS = 5
+"""Timed calls per backend in :func:`backend_timings` (after two warm-up calls each)."""
+
+_TIMINGS: dict[tuple[Any, ...], dict[str, float]] = {}
+
+
+def backend_timings(model: ModeNetworks, batch: int) -> dict[str, float]:
+    """Seconds per call of :class:`FrozenNetworks` with each backend, for ``model``'s shape, this
+    ``batch`` and the current torch thread count: the median of PROBE_CALLS calls on random
+    inputs, the backends alternating. Measured once per process and shape, then cached (a few
+    calls each: ~0.1 s for the default network, ~0.3 s for the paper's). ``model`` must be
+    :func:`onednn_eligible`; its weights are read, not changed.
+    """
+    if not onednn_eligible(model):
+        raise ValueError("backend_timings: needs an onednn_eligible model (MLP, float32, CPU)")
+    key = (
+        model.modes,
+        model.history,
+        tuple(model.hidden),
+        model.latent,
+        model.activation,
+        batch,
+        torch.get_num_threads(),
+    )
+    if key not in _TIMINGS:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(model.modes, batch, 3 * model.history, generator=generator)
+        candidates = {name: FrozenNetworks(model, batch, name) for name in ("onednn", "torch")}
+        seconds: dict[str, list[float]] = {name: [] for name in candidates}
+        for network in candidates.values():
+            network(x), network(x)  # warm-up: kernel selection, first-touch pages
+        for _ in range(PROBE_CALLS):
+            for name, network in candidates.items():
+                start = time.perf_counter()
+                network(x)
+                seconds[name].append(time.perf_counter() - start)
+        _TIMINGS[key] = {name: statistics.median(s) for name, s in seconds.items()}
+    return dict(_TIMINGS[key])
+
+
 class FrozenNetworks:
     """Inference-only copy of a :class:`ModeNetworks` for one batch size (the loop of Alg. 1).
 
     Backend "onednn" (float32 on CPU): every mode and layer is one oneDNN matmul
     (``torch.ops.mkldnn._linear_pointwise``) with its weight prepacked for the batch and the bias
-    (and a ReLU) fused. torch's ``bmm`` runs MKL's sgemm, which takes AVX2 kernels on AMD CPUs;
-    oneDNN takes the widest vector ISA present (AVX-512 on the benchmark machine, where the
-    paper-shape network runs 1.8x faster). Its k x layers calls cost a fixed ~1 ms, so "auto"
-    takes it from ONEDNN_MIN_BATCH samples on; it copies the weights when built, so later changes
-    to the model are not seen. Backend "torch": the model's own batched forward with preallocated
-    layer outputs (any dtype and device); the only backend for another architecture (e.g.
-    :class:`~mlgle.nar.gru.GRUModeNetworks`, which allocates its outputs). Either way dropout
-    is off, as in eval mode, and the returned tensors may be overwritten by the next call.
+    (and a ReLU) fused; it copies the weights when built, so later changes to the model are not
+    seen. Backend "torch": the model's own batched forward (``baddbmm``, MKL on the CPU) with
+    preallocated layer outputs (any dtype and device); the only backend for another architecture
+    (e.g. :class:`~mlgle.nar.gru.GRUModeNetworks`). Which is faster depends on the CPU and the
+    shape (on an AVX-512 Xeon oneDNN ran the paper's network 1.8x faster; on an AVX2 EPYC MKL
+    ran the default one 1.4x faster), so "auto" takes the one :func:`backend_timings` measures
+    faster on this machine for this network shape, batch and thread count. The two round
+    differently, so generated trajectories depend on the choice to float round-off; pin it with
+    ``backend`` for bitwise repeats across machines. Dropout is off either way, as in eval mode,
+    and the returned tensors may be overwritten by the next call.
     """
-
-    ONEDNN_MIN_BATCH = 32
 
     def __init__(self, model: nn.Module, batch: int, backend: str = "auto") -> None:
         if backend not in ("auto", "onednn", "torch"):
@@ -249,26 +305,26 @@ class FrozenNetworks:
                 f"FrozenNetworks: backend must be auto, onednn or torch, got {backend!r}"
             )
         weight = model.head_weight
-        mlp = isinstance(model, ModeNetworks)
-        eligible = mlp and weight.dtype == torch.float32 and weight.device.type == "cpu"
-        if backend == "onednn" and not (eligible and onednn_available()):
+        eligible = onednn_eligible(model)
+        if backend == "onednn" and not eligible:
             raise ValueError(
                 "FrozenNetworks: backend 'onednn' needs ModeNetworks (MLP) with float32 CPU "
                 f"weights and torch with oneDNN, got {type(model).__name__} with {weight.dtype} "
                 f"on {weight.device}"
             )
+        if backend == "auto":
+            timings = backend_timings(model, batch) if eligible else {"torch": 0.0}
+            backend = min(timings, key=timings.__getitem__)
         self.modes, self.history, self.batch, self.dtype = (
             model.modes,
             model.history,
             batch,
             weight.dtype,
         )
-        self._onednn = backend == "onednn" or (
-            backend == "auto" and eligible and onednn_available() and batch >= self.ONEDNN_MIN_BATCH
-        )
+        self._onednn = backend == "onednn"
         if not self._onednn:
             self._model = model
-            self._buffers = model.layer_outputs(batch) if mlp else None
+            self._buffers = model.layer_outputs(batch) if isinstance(model, ModeNetworks) else None
             return
         self._act = None if model.activation == "relu" else model._act
         self._attr = "relu" if model.activation == "relu" else "none"
@@ -308,16 +364,18 @@ class FrozenNetworks:
                 finally:
                     self._model.train(was_training)
         heads = []
-        for j, layers in enumerate(self._layers):
-            h = x[j].contiguous()
-            for i, (weight, bias) in enumerate(layers):
-                last = i == len(layers) - 1
-                attr = "none" if last else self._attr
-                h = torch.ops.mkldnn._linear_pointwise(h, weight, bias, attr, [], "")
-                if not last and self._act is not None:
-                    h = self._act(h)
-            heads.append(h)
-        out = torch.stack(heads)
+        # Without grad mode off, oneDNN took ~40x longer on the 256 -> 12 layer (torch 2.13, AVX2).
+        with torch.no_grad():
+            for j, layers in enumerate(self._layers):
+                h = x[j].contiguous()
+                for i, (weight, bias) in enumerate(layers):
+                    last = i == len(layers) - 1
+                    attr = "none" if last else self._attr
+                    h = torch.ops.mkldnn._linear_pointwise(h, weight, bias, attr, [], "")
+                    if not last and self._act is not None:
+                        h = self._act(h)
+                heads.append(h)
+            out = torch.stack(heads)
         return GaussianParams(out[..., 0:3], out[..., 3:6], out[..., 6:9])
 
 

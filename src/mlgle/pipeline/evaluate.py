@@ -35,7 +35,7 @@ def evaluate(
     from mlgle.blockio import mode_series
 
     z, meta = open_modes(modes_store)
-    gen, com, _ = open_generated(generated)
+    gen, com, gen_meta = open_generated(generated)
     fit = read_json(gle_json, "mlgle fit-gle")
     gle = gle_from_json(fit, gle_json)
     ev = params.evaluate
@@ -51,6 +51,7 @@ def evaluate(
             params,
             stage="evaluate",
             temperature=meta.temperature,
+            matmul_backend=gen_meta.get("matmul_backend", "not recorded"),
         ) as run:
             run.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)})
             for p, share, ratio in zip(

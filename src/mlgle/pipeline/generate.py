@@ -62,9 +62,9 @@ def generate(
             com_file.write(first, com(block).astype(np.float32))
 
         with modes_file, com_file:
-            stream_modes(
+            backend = stream_modes(
                 trained.model.to(device), std.sigma_z, std.sigma_dz, initial, cfg.frames,
-                cfg.seed, write, progress,
+                cfg.seed, write, progress, backend=cfg.backend,
             )  # fmt: skip
         write_json(
             tmp / "meta.json",
@@ -77,6 +77,7 @@ def generate(
                 "history": m,
                 "seed": cfg.seed,
                 "device": str(device),
+                "matmul_backend": backend,
                 "initial_windows_from_frame": params.train.t_train,
             },
         )
