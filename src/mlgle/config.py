@@ -463,7 +463,7 @@ class BudgetConfig:
 
     t_trains: tuple[int, ...] = (250, 500, 1000, 2500, 5000)
     segments: int = 8
-    mlgle_t_trains: tuple[int, ...] = (250, 1000)
+    mlgle_t_trains: tuple[int, ...] = (250,)
     temperature: float = 1.25
 
     def check(self, where: str) -> None:
