@@ -21,15 +21,16 @@ TARGETS: list[tuple[str, str, Callable[[dict], float], str, float]] = [
     ),
     (
         "generation",
-        "1e5 steps, time / FLOP-limit time",
+        "1e5 steps, time / FLOP-limit time (issue 16; issue 7 asked <= 1.5)",
         lambda r: r["generation"]["steady_state"]["time_over_flop_limit"]["median"],
         "<=",
-        1.5,
+        1.3,
     ),
     (
         "training",
-        "training step (batch 128), time / FLOP-limit time, CPU clock",
-        lambda r: r["training"]["time_over_flop_limit"]["cpu"]["median"],
+        # Wall clock: at the stage's 2 threads the CPU clock also counts OpenMP's spin-waits.
+        "training step (batch 128, train.threads), time / FLOP-limit time, wall clock",
+        lambda r: r["training"]["time_over_flop_limit"]["wall"]["median"],
         "<=",
         2.0,
     ),
@@ -337,7 +338,7 @@ def render(report: dict[str, Any]) -> str:
         lines += [*_machine(report["machine"]), ""]
     if report.get("quick"):
         lines += ["**--quick run: tiny sizes, numbers not meaningful.**", ""]
-    lines += ["## Targets (issue 7)", *_target_rows(report), ""]
+    lines += ["## Targets (issues 7 and 16)", *_target_rows(report), ""]
     sections = [
         ("generation", _generation),
         ("md_vs_generation", _md),
