@@ -55,6 +55,15 @@ def test_torch_files_round_trip_and_bad_files_are_named(tmp_path):
         read_torch(tmp_path / "cut.pt")
 
 
+def test_the_same_payload_gives_the_same_bytes_wherever_it_is_saved(tmp_path):
+    """DVC hashes model.pt: the bytes must not depend on the (random) temporary file name."""
+    payload = {"w": torch.arange(6.0).reshape(2, 3), "n": 3}
+    first, second = tmp_path / "a" / "model.pt", tmp_path / "b" / "other.pt"
+    save_torch(payload, first)
+    save_torch(payload, second)
+    assert first.read_bytes() == second.read_bytes()
+
+
 def test_a_file_that_is_not_a_torch_file_is_a_checkpoint_error(tmp_path):
     """Any unreadable file, not only a truncated zip, is one CheckpointError naming it."""
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")

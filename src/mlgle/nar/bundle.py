@@ -18,8 +18,18 @@ from mlgle.store import atomic_dir, write_file, write_json
 
 
 def save_torch(payload: dict[str, Any], path: Path) -> None:
-    """torch.save ``payload`` atomically (see :func:`mlgle.store.write_file`)."""
-    write_file(path, lambda tmp: torch.save(payload, tmp))
+    """torch.save ``payload`` atomically (see :func:`mlgle.store.write_file`).
+
+    Saved through an open file, not the temporary path: torch names the zip records after the
+    file it is given, and the random temporary name would make every save's bytes (and DVC's
+    hash of the model) differ.
+    """
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as file:
+            torch.save(payload, file)
+
+    write_file(path, write)
 
 
 def read_torch(path: Path) -> dict[str, Any]:

@@ -251,9 +251,10 @@ _TIMINGS: dict[tuple[Any, ...], dict[str, float]] = {}
 def backend_timings(model: ModeNetworks, batch: int) -> dict[str, float]:
     """Seconds per call of :class:`FrozenNetworks` with each backend, for ``model``'s shape, this
     ``batch`` and the current torch thread count: the median of PROBE_CALLS calls on random
-    inputs, the backends alternating. Measured once per process and shape, then cached (a few
-    calls each: ~0.1 s for the default network, ~0.3 s for the paper's). ``model`` must be
-    :func:`onednn_eligible`; its weights are read, not changed.
+    windows ``(modes, batch, 3m)`` (the input of Eq. 22), the backends alternating. Measured once
+    per process and shape, then cached (a few calls each: ~0.1 s for the default network, ~0.3 s
+    for the paper's). ``model`` must be :func:`onednn_eligible`; its weights are read, not
+    changed.
     """
     if not onednn_eligible(model):
         raise ValueError("backend_timings: needs an onednn_eligible model (MLP, float32, CPU)")
@@ -272,7 +273,8 @@ def backend_timings(model: ModeNetworks, batch: int) -> dict[str, float]:
         candidates = {name: FrozenNetworks(model, batch, name) for name in ("onednn", "torch")}
         seconds: dict[str, list[float]] = {name: [] for name in candidates}
         for network in candidates.values():
-            network(x), network(x)  # warm-up: kernel selection, first-touch pages
+            for _ in range(2):  # warm-up: kernel selection, first-touch pages
+                network(x)
         for _ in range(PROBE_CALLS):
             for name, network in candidates.items():
                 start = time.perf_counter()
