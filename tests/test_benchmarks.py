@@ -4,6 +4,7 @@ baseline, the memory projection and the end-to-end MD plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.end_to_end import _route_params, break_even_frames
+from benchmarks.end_to_end import (
+    _md_params,
+    _route_params,
+    break_even_frames,
+    md_frames_same_precision,
+    paper_estimate,
+    unit_costs,
+)
 from benchmarks.generation import network_flops, step_flops
 from benchmarks.md_cost import loop_times
 from benchmarks.memory import project
@@ -97,15 +105,86 @@ def test_loop_times_reads_every_run():
     assert loop_times("no runs here\n") == []
 
 
-def test_route_runs_t_train_plus_t_val_frames():
+def test_route_runs_t_train_plus_t_val_frames_of_the_pairs_melt():
     params = Params()
-    route = _route_params(params, 5000)
+    route = _route_params(params, 5)
     route.md.check("route")
     assert route.md.frames - 1 == params.train.t_train + params.train.t_val
-    assert route.generate.frames == 5000
-    unchanged = ("chains", "beads", "ranks", "restart_every", "equilibration_steps", "seed")
+    assert route.md.seed == 5 and route.generate == params.generate
+    unchanged = ("chains", "beads", "ranks", "restart_every", "equilibration_steps")
     assert all(getattr(route.md, a) == getattr(params.md, a) for a in unchanged)
     assert route.train == params.train and route.gle == params.gle
+
+
+def test_md_route_gives_eq35_the_chain_frames_of_the_generated_run():
+    params = Params()
+    md = _md_params(params, 5).md
+    md.check("md route")
+    frames = md.frames - 1
+    assert frames * params.md.chains == params.generate.frames * params.generate.trajectories
+    assert md.seed == 5
+    # 3 generated chains per MD chain: 3x the frames; a fraction of a frame rounds up.
+    more = dataclasses.replace(
+        params, generate=dataclasses.replace(params.generate, trajectories=300, frames=1001)
+    )
+    assert md_frames_same_precision(more) == 3003
+    fewer = dataclasses.replace(more, md=dataclasses.replace(more.md, chains=7))
+    assert md_frames_same_precision(fewer) == math.ceil(1001 * 300 / 7)
+
+
+def _measured(params: Params) -> tuple[dict, dict]:
+    """Fake measurements of both routes of ``params`` (stage seconds 1..9, all epochs run)."""
+    md_frames = md_frames_same_precision(params)
+    mlgle = {
+        "stage_seconds": {"md": 9.0, "modes": 2.0, "gle_fit": 3.0, "train": 5.0,
+                          "generate": 7.0, "evaluate": 1.5},
+        "epochs_run": params.train.epochs,
+    }  # fmt: skip
+    md = {
+        "stage_seconds": {"md": 40.0, "modes": 4.0, "evaluate": 0.5},
+        "md": {
+            "equilibration_seconds": 6.0,
+            "production_seconds": 30.0,
+            "production_steps": md_frames * params.md.steps_per_frame,
+        },
+        "production_frames": md_frames,
+    }
+    return mlgle, md
+
+
+def test_paper_estimate_at_the_measured_sizes_gives_back_the_measured_stages():
+    params = Params()
+    mlgle, md = _measured(params)
+    est = paper_estimate(unit_costs(params, mlgle, md), params)
+    for name in ("gle_fit", "train", "generate", "evaluate"):
+        assert est["mlgle"][name] == pytest.approx(mlgle["stage_seconds"][name], rel=1e-12)
+    assert est["md"]["md"] == pytest.approx(36.0, rel=1e-12)  # equilibration + production
+    for name in ("modes", "evaluate"):
+        assert est["md"][name] == pytest.approx(md["stage_seconds"][name], rel=1e-12)
+    assert est["md_over_mlgle"] == pytest.approx(est["md_seconds"] / est["mlgle_seconds"])
+
+
+def test_paper_estimate_scales_each_stage_with_its_work():
+    params = Params()
+    costs = unit_costs(params, *_measured(params))
+    base = paper_estimate(costs, params)
+    longer = paper_estimate(
+        costs,
+        dataclasses.replace(
+            params, generate=dataclasses.replace(params.generate, frames=2 * params.generate.frames)
+        ),
+    )
+    # Twice the generated frames: generation, its evaluation and the MD route's production double.
+    for name in ("generate", "evaluate"):
+        assert longer["mlgle"][name] == pytest.approx(2 * base["mlgle"][name])
+    assert longer["mlgle"]["train"] == base["mlgle"]["train"]
+    assert longer["md_frames"] == 2 * base["md_frames"]
+    # Twice the beads: both MDs' cost per frame doubles (per bead-step), the networks' do not.
+    beads = paper_estimate(
+        costs, dataclasses.replace(params, md=dataclasses.replace(params.md, beads=40))
+    )
+    assert beads["md"]["md"] == pytest.approx(2 * base["md"]["md"])
+    assert beads["mlgle"]["generate"] == base["mlgle"]["generate"]
 
 
 # --- windows baseline, memory projection ----------------------------------------------------
