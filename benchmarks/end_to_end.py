@@ -393,6 +393,7 @@ def _summary(
         "d_window": list(ev.d_window),
         "pairs": pairs,
         "md_over_mlgle": spread([p["md_over_mlgle"] for p in pairs]),
+        "speedup_vs_md": med(lambda p: p["md_over_mlgle"]),  # DESIGN's name: the median
         "mlgle_route_seconds": spread([p["mlgle"]["seconds"] for p in pairs]),
         "md_route_seconds": spread([p["md"]["seconds"] for p in pairs]),
         "break_even_frames": break_even_frames(
@@ -414,6 +415,7 @@ def _summary(
         ),
         "machine": machine(params.train.threads),
     }
+    result["D_error_mlgle"] = None  # DESIGN's name: the median error, with a reference
     if reference is None:
         print(
             "[bench-e2e] no reference MD store (data/modes/T<T> after `dvc repro`, or "
@@ -432,6 +434,7 @@ def _summary(
             ("md", lambda p: p["md"]["D_md"]["D"]),
         )
     }
+    result["D_error_mlgle"] = result["D_errors"]["mlgle"]["median"]
     result["ci95_rel_halfwidth"] = {
         "mlgle": spread([p["mlgle"]["D_mlgle"]["ci95_rel_halfwidth"] for p in pairs]),
         "md": spread([p["md"]["D_md"]["ci95_rel_halfwidth"] for p in pairs]),

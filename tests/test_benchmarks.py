@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.end_to_end import (
     _md_params,
     _route_params,
+    _summary,
     break_even_frames,
     md_frames_same_precision,
     paper_estimate,
@@ -185,6 +186,28 @@ def test_paper_estimate_scales_each_stage_with_its_work():
     )
     assert beads["md"]["md"] == pytest.approx(2 * base["md"]["md"])
     assert beads["mlgle"]["generate"] == base["mlgle"]["generate"]
+
+
+def test_summary_keeps_designs_names_and_takes_medians_over_the_pairs():
+    params = Params()
+    pairs = []
+    for ratio in (2.0, 4.0, 9.0):
+        mlgle, md = _measured(params)
+        for route in (mlgle, md):
+            route["seconds"] = sum(route["stage_seconds"].values())
+            route["load_average_1min"] = {"before": 0.1, "after": 0.3}
+            route.setdefault("md", {})["lammps_cpu_share"] = 1.0
+        md["seconds"] = ratio * mlgle["seconds"]
+        md["md"]["equilibration_seconds"] = 0.0
+        pairs.append({"mlgle": mlgle, "md": md, "md_over_mlgle": ratio})
+    summary = _summary(params, pairs, None)
+    assert summary["speedup_vs_md"] == 4.0 == summary["md_over_mlgle"]["median"]
+    assert (summary["md_over_mlgle"]["min"], summary["md_over_mlgle"]["max"]) == (2.0, 9.0)
+    assert summary["D_error_mlgle"] is None  # no reference store
+    # Fixed ML-GLE cost 27.5 - (7 + 1.5) = 19 s; per frame (7 + 1.5) / T_gen against the median
+    # MD's 4 x 27.5 s / T_md (no equilibration here), T_gen = T_md = 25000 frames.
+    assert summary["break_even_frames"] == pytest.approx(19 * 25_000 / (110 - 8.5))
+    assert summary["load_average_1min"]["max"] == 0.3
 
 
 # --- windows baseline, memory projection ----------------------------------------------------
