@@ -8,6 +8,8 @@ FLOPs counted: the network's matrix products only, 2·in·out per layer (a multi
 weight) for every layer 3m -> hidden... -> latent -> head (9 = mean 3 + L 3 + log d 3), times k
 modes and n trajectories per generated step. Not counted: bias adds, activations, the frame
 construction and rotation (2·9·m per sample, under 1 % here), sampling and integration.
+"Network alone": the same steps of the frozen network (the backend ``generate_modes`` picks)
+on a fixed input, nothing around it: the floor any loop around this network has.
 Run: ``python -m benchmarks.generation [--quick]``.
 """
 
@@ -24,7 +26,7 @@ import torch
 
 from benchmarks.common import CLOCKS, clocked, matmul_peak, ratios, spread
 from mlgle.nar.generate import generate_modes, generate_modes_reference
-from mlgle.nar.model import ModeNetworks
+from mlgle.nar.model import FrozenNetworks, ModeNetworks
 
 HEAD = 9  # mean (3) + below-diagonal L (3) + log d (3)
 PAPER_STEPS = 100_000  # T_sim = 1e5 Δt (Sec. 4.2)
@@ -91,11 +93,21 @@ def compare(
         )
         return {clock: value / frames for clock, value in seconds.items()}
 
+    network = FrozenNetworks(model, n)  # "auto": the backend generate_modes picks
+    x = torch.randn(k, n, 3 * history, generator=torch.Generator().manual_seed(0))
+
+    def network_alone() -> dict[str, float]:
+        with torch.inference_mode():
+            seconds, _ = clocked(lambda: [network(x) for _ in range(steps)])
+        return {clock: value / steps for clock, value in seconds.items()}
+
     run(generate_modes, 2)  # warm-up
     run(generate_modes_reference, 2)
-    peaks, fast, slow, long = [], [], [], []
+    network_alone()
+    peaks, fast, slow, long, alone = [], [], [], [], []
     for r in range(repeats):
         peaks.append(matmul_peak(peak_size))
+        alone.append(network_alone())
         fast.append(run(generate_modes, steps))
         slow.append(run(generate_modes_reference, steps))
         if r < long_repeats:
@@ -107,6 +119,7 @@ def compare(
             [f[clock] for f in fast],
             [s[clock] for s in slow],
             [s[clock] for s in long],
+            [a[clock] for a in alone],
             clock,
         )
         for clock in CLOCKS
@@ -123,6 +136,7 @@ def compare(
             "dtype": "float32",
         },
         "flops_per_step": flops,
+        "matmul_backend": network.backend,
         "matmul_peak_size": peak_size,
         "clock": "wall (process CPU time under cpu_time)",
         **by_clock["wall"],
@@ -137,9 +151,11 @@ def _summarise(
     fast: list[float],
     slow: list[float],
     long: list[float],
+    alone: list[float],
     clock: str,
 ) -> dict[str, Any]:
-    """Medians and spreads of one clock's seconds per step (per repeat: peak, fast, loop, long)."""
+    """Medians and spreads of one clock's seconds per step (per repeat: peak, fast, loop, long,
+    network alone)."""
     peak = [p["best"][clock] for p in peaks]
     limit = [flops / p for p in peak]  # FLOP-limit seconds per step, per repeat
     result: dict[str, Any] = {
@@ -156,6 +172,9 @@ def _summarise(
         "fraction_of_flop_limit_short": ratios(limit, fast),
         # What no implementation of this network can beat: the loop's time / FLOP-limit time.
         "speedup_bound_at_flop_limit": ratios(slow, limit),
+        "network_alone_ms_per_step": spread([s * 1e3 for s in alone]),
+        # The floor of any loop around this network: its own time / FLOP-limit time.
+        "network_alone_over_flop_limit": ratios(alone, limit),
     }
     result["speedup_vs_loop"] = result["speedup_vs_loop_spread"]["median"]
     if long:
@@ -167,6 +186,9 @@ def _summarise(
             "projected_seconds": spread([s * PAPER_STEPS for s in long]),
             "flop_limit_seconds": spread([s * PAPER_STEPS for s in limit[: len(long)]]),
             "time_over_flop_limit": ratios(long, limit[: len(long)]),
+            "outside_network_ms_per_step": spread(
+                [(a - b) * 1e3 for a, b in zip(long, alone, strict=False)]
+            ),
         }
         result["fraction_of_flop_limit"] = fraction["median"]
     else:

@@ -132,6 +132,16 @@ def _generation(g: dict[str, Any]) -> list[str]:
             f"steady-state rate ({sh['steady_state_steps_per_call']} steps per call): "
             f"{_s(st['projected_seconds'])} s vs FLOP limit {_s(st['flop_limit_seconds'])} s"
         )
+    if "network_alone_ms_per_step" in g:
+        outside = st.get("outside_network_ms_per_step") if st else None
+        lines.append(
+            f"- the network alone ({g.get('matmul_backend', '?')} backend, the same steps on a "
+            f"fixed input, nothing around it): {_s(g['network_alone_ms_per_step'])} ms per step"
+            f" = **{_s(g['network_alone_over_flop_limit'])} x the FLOP-limit time**, the floor "
+            "of any loop around this network"
+            + (f"; everything else (frames, rotation, sampling, ring buffer, output) "
+               f"{_s(outside)} ms per step in the steady state" if outside else "")
+        )  # fmt: skip
     issue = g.get("issue_shape")
     if issue:
         lines.append(
