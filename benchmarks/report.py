@@ -376,6 +376,14 @@ def _training(t: dict[str, Any]) -> list[str]:
             f"**{_s(r['cpu'])}x** the limit by CPU clock, {_s(r['wall'])}x by wall clock "
             "(target <= 2x)"
         )
+    if "parts_ms_per_step" in t:
+        parts = t["parts_ms_per_step"]
+        lines.append(
+            "- where a step's time goes (wall ms, the same steps phase by phase): "
+            + ", ".join(f"{name} {_s(v)}" for name, v in parts.items())
+            + "; forward + backward alone are "
+            f"**{_s(t['forward_backward_over_flop_limit'])}x** the FLOP-limit time"
+        )
     return [*lines, ""]
 
 

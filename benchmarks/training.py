@@ -8,15 +8,19 @@ at the train stage's thread count by default, and the float32 matmul peak of the
 count (``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a
 step is 3x its forward matmul FLOPs (forward, and the two products of the backward pass) at that
 peak; ``time_over_flop_limit`` is the measured batched step time over it, per clock (wall and
-process CPU), per repeat. Run: ``python -m benchmarks.training --out reports``.
+process CPU), per repeat; then the same steps phase by phase (:func:`step_parts`), which says
+how far the matmul-bound forward and backward passes are from the limit and what the rest costs.
+Run: ``python -m benchmarks.training --out reports``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -47,6 +51,32 @@ def _step(models, optimisers, data, index, batched: bool) -> None:
         opt.step()
 
 
+PARTS = ("gather", "forward", "nll", "backward", "adam")
+
+
+def step_parts(model, optimiser, data, indices) -> dict[str, float]:
+    """Wall seconds per batched step spent in each of PARTS, summed over ``indices`` and
+    divided by their number: the batch gather (with the rotation to the window's frame), the
+    network's forward pass, the NLL of Eq. 21, the backward pass and the optimiser's step."""
+    seconds = dict.fromkeys(PARTS, 0.0)
+    for index in indices:
+        t0 = time.perf_counter()
+        x, y = data.batch(index)
+        t1 = time.perf_counter()
+        out = model(x)
+        t2 = time.perf_counter()
+        loss = gaussian_nll(out, y).mean(dim=1).sum()
+        t3 = time.perf_counter()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        t4 = time.perf_counter()
+        optimiser.step()
+        t5 = time.perf_counter()
+        for name, (a, b) in zip(PARTS, itertools.pairwise((t0, t1, t2, t3, t4, t5)), strict=True):
+            seconds[name] += b - a
+    return {name: value / len(indices) for name, value in seconds.items()}
+
+
 def measure(
     k: int,
     history: int,
@@ -71,6 +101,7 @@ def measure(
     rates: dict[str, list[float]] = {name: [] for name in variants}
     step_seconds: dict[str, list[float]] = {clock: [] for clock in CLOCKS}  # batched, per step
     limits: dict[str, list[float]] = {clock: [] for clock in CLOCKS}  # FLOP-limit s per step
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}  # batched, wall s per step
     flops = 3 * batch * k * network_flops(history, hidden, batched[0].latent)
     for _ in range(repeats):
         indices = [torch.randint(len(data), (batch,), generator=generator) for _ in range(steps)]
@@ -89,6 +120,8 @@ def measure(
             if is_batched:
                 for clock in CLOCKS:
                     step_seconds[clock].append(seconds[clock] / steps)
+                for part, value in step_parts(models[0], opts[0], data, indices).items():
+                    parts[part].append(value)
     result = {
         name: {"median": statistics.median(r), "min": min(r), "max": max(r)}
         for name, r in rates.items()
@@ -100,6 +133,11 @@ def measure(
         "ms_per_step": {c: spread([s * 1e3 for s in step_seconds[c]]) for c in CLOCKS},
     }
     result["time_over_flop_limit"] = {c: ratios(step_seconds[c], limits[c]) for c in CLOCKS}
+    # Where the time goes (wall clock, the same steps again, phase by phase): the matmul-bound
+    # forward and backward passes against the FLOP limit, and everything else.
+    matmuls = [f + b for f, b in zip(parts["forward"], parts["backward"], strict=True)]
+    result["parts_ms_per_step"] = {name: spread([v * 1e3 for v in parts[name]]) for name in PARTS}
+    result["forward_backward_over_flop_limit"] = ratios(matmuls, limits["wall"])
     result["shape"] = {
         "modes": k,
         "history": history,
