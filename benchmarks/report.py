@@ -183,9 +183,10 @@ def _md(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _pct(summary: dict[str, Any]) -> str:
-    """'median (min..max)' of a spread() of fractions, in per cent."""
-    return f"{summary['median']:+.1%} ({summary['min']:+.1%} .. {summary['max']:+.1%})"
+def _pct(summary: dict[str, Any], sign: str = "+") -> str:
+    """'median (min..max)' of a spread() of fractions, in per cent (signed unless sign="")."""
+    f = f"{sign}.1%"
+    return f"{summary['median']:{f}} ({summary['min']:{f}} .. {summary['max']:{f}})"
 
 
 def _e2e(e: dict[str, Any]) -> list[str]:
@@ -198,7 +199,7 @@ def _e2e(e: dict[str, Any]) -> list[str]:
     md_stages = list(e["pairs"][0]["md"]["stage_seconds"])
 
     def cell(p: dict[str, Any], route: str, name: str) -> str:
-        return f"{p[route]['stage_seconds'][name]:.0f}"
+        return f"{p[route]['stage_seconds'][name]:.3g}"
 
     head = (
         "| pair (seed, first) | ML-GLE: " + " / ".join(stages) + " | ML-GLE s | MD: "
@@ -217,8 +218,9 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             + " / ".join(cell(p, "md", s) for s in md_stages)
             + f" | {p['md']['seconds']:.0f} | {p['md_over_mlgle']:.3g} | {loads} |"
         )
+    quick = " **(--quick: tiny sizes, numbers not meaningful)**" if e.get("quick") else ""
     lines = [
-        f"## 2b. End to end, both routes run, T = {e['temperature']}: ML-GLE (T_train = "
+        f"## 2b. End to end, both routes run{quick}, T = {e['temperature']}: ML-GLE (T_train = "
         f"{e['t_train']} + T_val = {e['t_val']} frames of MD, {e['trajectories']} chains x "
         f"{e['generated_frames']} generated frames) vs MD to {e['md_frames']} frames of "
         f"{e['chains']} chains (the same chain-frames for Eq. 35 over lags {e['d_window']}); "
@@ -241,7 +243,7 @@ def _e2e(e: dict[str, Any]) -> list[str]:
             "- D errors vs the reference, median (range) over the pairs: ML-GLE "
             f"{_pct(err['mlgle'])}, GLE {_pct(err['gle'])}, MD route {_pct(err['md'])}; 95 % CI "
             "half-widths: ML-GLE "
-            f"{_pct(ci['mlgle'])}, MD {_pct(ci['md'])}",
+            f"{_pct(ci['mlgle'], '')}, MD {_pct(ci['md'], '')}",
         ]
     est = e.get("paper_estimate")
     if est:
@@ -263,7 +265,8 @@ def _e2e_history(history: list[dict[str, Any]]) -> list[str]:
     rows = [
         "Earlier end-to-end runs (replaced by the one above):",
         "",
-        "| started | MD / ML-GLE | MD | ML-GLE route s | MD route s | max load average |",
+        "| started | MD / ML-GLE | MD was | ML-GLE route s | MD route s (extrapolated: to "
+        "T_sim) | load average (extrapolated: at the start; run: the highest) |",
         "|---|---|---|---|---|---|",
     ]
 

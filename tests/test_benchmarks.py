@@ -115,6 +115,9 @@ def test_route_runs_t_train_plus_t_val_frames_of_the_pairs_melt():
     unchanged = ("chains", "beads", "ranks", "restart_every", "equilibration_steps")
     assert all(getattr(route.md, a) == getattr(params.md, a) for a in unchanged)
     assert route.train == params.train and route.gle == params.gle
+    # A GLE fit over more frames than training and validation: the route's MD runs T_fit.
+    longer_fit = dataclasses.replace(params, gle=dataclasses.replace(params.gle, t_fit=2000))
+    assert _route_params(longer_fit, 5).md.frames - 1 == 2000
 
 
 def test_md_route_gives_eq35_the_chain_frames_of_the_generated_run():
@@ -159,7 +162,8 @@ def test_paper_estimate_at_the_measured_sizes_gives_back_the_measured_stages():
     est = paper_estimate(unit_costs(params, mlgle, md), params)
     for name in ("gle_fit", "train", "generate", "evaluate"):
         assert est["mlgle"][name] == pytest.approx(mlgle["stage_seconds"][name], rel=1e-12)
-    assert est["md"]["md"] == pytest.approx(36.0, rel=1e-12)  # equilibration + production
+    # Equilibration 6 s + production 30 s + gathering the frames into the store 4 s.
+    assert est["md"]["md"] == pytest.approx(md["stage_seconds"]["md"], rel=1e-12)
     for name in ("modes", "evaluate"):
         assert est["md"][name] == pytest.approx(md["stage_seconds"][name], rel=1e-12)
     assert est["md_over_mlgle"] == pytest.approx(est["md_seconds"] / est["mlgle_seconds"])
