@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +62,7 @@ def generate(
         raise ConfigError(f"{model_dir}: model trained on T = {temps}, not all but {left_out:g}")
     cfg, k = params.generate, fitted.model.modes
     initial, source = _initial(params, settings, fitted, modes_dir, left_out)
-    start = time.perf_counter()
     gen = fitted.generate(left_out, initial, cfg.frames, cfg.seed, progress)
-    seconds = time.perf_counter() - start
     check_generated(gen, f"{Path(model_dir) / 'model.pt'} at T* = {left_out:g}")
     points, t_fit = params.gle_points(), params.gle.t_fit
     fits, com_msd = {}, {}
@@ -105,7 +102,6 @@ def generate(
                 "trained_on": temps,
                 "initial": settings.initial,
                 "initial_windows_from": {"temperature": source, "frame": params.train.t_train},
-                "generation_seconds": seconds,
             },
         )
     return out
