@@ -46,6 +46,7 @@ from benchmarks.md_cost import loop_times
 from benchmarks.report import targets, write_markdown
 from mlgle import stats
 from mlgle.config import Params, load_params
+from mlgle.md.lammps_input import PUSHOFF_STEPS
 from mlgle.md.melt import simulate
 from mlgle.pipeline.fit_gle import fit_gle
 from mlgle.pipeline.generate import generate
@@ -260,7 +261,7 @@ def unit_costs(params: Params, mlgle: dict[str, Any], md: dict[str, Any]) -> dic
     k = min(params.modes.k, n - 1)
     md_frames = md["production_frames"] + 1
     flops = k * network_flops(tr.history, tr.hidden, tr.latent)
-    equilibration_steps = params.md.equilibration_steps + _pushoff_steps()
+    equilibration_steps = params.md.equilibration_steps + PUSHOFF_STEPS
     rates = md["md"]
     store = md["stage_seconds"]["md"] - rates["equilibration_seconds"] - rates["production_seconds"]
     return {
@@ -281,12 +282,6 @@ def unit_costs(params: Params, mlgle: dict[str, Any], md: dict[str, Any]) -> dic
     }
 
 
-def _pushoff_steps() -> int:
-    from mlgle.md.lammps_input import PUSHOFF_STEPS
-
-    return PUSHOFF_STEPS
-
-
 def paper_estimate(costs: dict[str, float], params: Params) -> dict[str, Any]:
     """Both routes' seconds at ``params``' sizes from :func:`unit_costs`: an estimate, every
     stage taken as linear in its unit of work, training for all train.epochs epochs (an upper
@@ -301,7 +296,7 @@ def paper_estimate(costs: dict[str, float], params: Params) -> dict[str, Any]:
     k = min(params.modes.k, n - 1)
     flops = k * network_flops(tr.history, tr.hidden, tr.latent)
     equilibration = costs["md_equilibration_per_bead_step"] * c * n * (
-        params.md.equilibration_steps + _pushoff_steps()
+        params.md.equilibration_steps + PUSHOFF_STEPS
     )
     route_frames = _route_frames(params)
     md_frames = md_frames_same_precision(params)
