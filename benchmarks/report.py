@@ -379,6 +379,24 @@ def _training(t: dict[str, Any]) -> list[str]:
             f"**{_s(r['cpu'])}x** the limit by CPU clock, {_s(r['wall'])}x by wall clock "
             "(target <= 2x)"
         )
+    if "windows" in t:
+        w = t["windows"]
+        kept = (
+            f"rotated once up front ({w['precomputed_mib']:.0f} MiB, {w['precompute_s']:.2f} s), "
+            "as the trainer does"
+            if w["precomputed"]
+            else "rotated per batch (over the trainer's PRECOMPUTE_BYTES)"
+        )
+        lines.append(
+            f"- data: {w['chains']} chains x {w['frames']} frames, {w['samples']} windows per "
+            f"mode, {kept}"
+            + (
+                f"; the whole step against rotating per batch (same run, alternating): "
+                f"**{_s(t['speedup_precomputed_vs_rotating'])}x** faster"
+                if "speedup_precomputed_vs_rotating" in t
+                else ""
+            )
+        )
     if "parts_ms_per_step" in t:
         parts = t["parts_ms_per_step"]
         lines.append(

@@ -2,14 +2,15 @@
 over k one-mode models, same data, same batches, same run, alternating (issue 4's benchmark),
 and the batched step against its FLOP limit (issue 16).
 
-Each repeat times ``steps`` full training steps (batch gather and rotation, forward, NLL of
-Eq. 21, backward, the trainer's Adam ``mlgle.nar.train.adam``) of both variants back to back,
-at the train stage's thread count by default, and the float32 matmul peak of the same thread
-count (``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a
-step is 3x its forward matmul FLOPs (forward, and the two products of the backward pass) at that
-peak; ``time_over_flop_limit`` is the measured batched step time over it, per clock (wall and
-process CPU), per repeat; then the same steps phase by phase (:func:`step_parts`), which says
-how far the matmul-bound forward and backward passes are from the limit and what the rest costs.
+The data are the default study's training span, its windows rotated once up front as the trainer
+does. Each repeat times ``steps`` full training steps (batch gather, forward, NLL of Eq. 21,
+backward, the trainer's Adam ``mlgle.nar.train.adam``) of both variants back to back, at the
+train stage's thread count by default, and the float32 matmul peak of the same thread count
+(``benchmarks.common.matmul_peak``, the faster backend). The FLOP-limit time of a step is 3x its
+forward matmul FLOPs (forward, and the two products of the backward pass) at that peak;
+``time_over_flop_limit`` is the measured batched step time over it, per clock (wall and process
+CPU), per repeat; then the same steps phase by phase (:func:`step_parts`), which says how far the
+matmul-bound forward and backward passes are from the limit and what the rest costs.
 Run: ``python -m benchmarks.training --out reports``.
 """
 
@@ -30,9 +31,12 @@ from benchmarks.generation import network_flops
 from mlgle.config import TrainConfig
 from mlgle.modes import normal_modes
 from mlgle.nar.model import ModeNetworks, gaussian_nll
-from mlgle.nar.train import adam
+from mlgle.nar.train import PRECOMPUTE_BYTES, adam
 from mlgle.nar.windows import Standardisation, WindowDataset
 from mlgle.synthetic import rouse_chains
+
+CHAINS, FRAMES = 100, 500
+"""The training span: the default study's (100 chains, T_train = 500 frames)."""
 
 
 def _step(models, optimisers, data, index, batched: bool) -> None:
@@ -87,16 +91,25 @@ def measure(
     threads: int,
 ) -> dict:
     torch.set_num_threads(threads)
-    positions = rouse_chains(chains=32, beads=k + 4, frames=400, dt=1.0, seed=0)
+    positions = rouse_chains(chains=CHAINS, beads=k + 4, frames=FRAMES, dt=1.0, seed=0)
     modes = normal_modes(positions, k=k)[:, :, 1:]
-    data = WindowDataset(modes, Standardisation.from_training(modes), history)
+    standardisation = Standardisation.from_training(modes)
+    data = WindowDataset(modes, standardisation, history)
+    # As the trainer does (mlgle.nar.train.PRECOMPUTE_BYTES): rotate every window once, then
+    # each step's gather is one index_select; "batched_rotating" rotates per batch, as before.
+    precomputed = data.rotated_nbytes <= PRECOMPUTE_BYTES
+    precompute_s = clocked(data.precompute)[0]["wall"] if precomputed else 0.0
     seeds = list(range(k))
     batched = [ModeNetworks(k, history, hidden, seeds=seeds)]
     looped = [ModeNetworks(1, history, hidden, seeds=[s]) for s in seeds]
     variants = {
-        "batched": (batched, [adam(m, 1e-4) for m in batched], True),
-        "loop": (looped, [adam(m, 1e-4) for m in looped], False),
+        "batched": (batched, [adam(m, 1e-4) for m in batched], True, data),
+        "loop": (looped, [adam(m, 1e-4) for m in looped], False, data),
     }
+    if precomputed:
+        rotating = [ModeNetworks(k, history, hidden, seeds=seeds)]
+        per_batch = WindowDataset(modes, standardisation, history)
+        variants["batched_rotating"] = (rotating, [adam(rotating[0], 1e-4)], True, per_batch)
     generator = torch.Generator().manual_seed(0)
     rates: dict[str, list[float]] = {name: [] for name in variants}
     step_seconds: dict[str, list[float]] = {clock: [] for clock in CLOCKS}  # batched, per step
@@ -108,16 +121,18 @@ def measure(
         peak = matmul_peak(512)["best"]
         for clock in CLOCKS:
             limits[clock].append(flops / peak[clock])
-        for name, (models, opts, is_batched) in variants.items():
-            _step(models, opts, data, indices[0], is_batched)  # warm-up
+        for name, (models, opts, is_batched, source) in variants.items():
+            _step(models, opts, source, indices[0], is_batched)  # warm-up
 
-            def run(models=models, opts=opts, is_batched=is_batched, indices=indices) -> None:
+            def run(
+                models=models, opts=opts, is_batched=is_batched, source=source, indices=indices
+            ) -> None:
                 for index in indices:
-                    _step(models, opts, data, index, is_batched)
+                    _step(models, opts, source, index, is_batched)
 
             seconds, _ = clocked(run)
             rates[name].append(steps * batch * k / seconds["wall"])
-            if is_batched:
+            if name == "batched":
                 for clock in CLOCKS:
                     step_seconds[clock].append(seconds[clock] / steps)
                 for part, value in step_parts(models[0], opts[0], data, indices).items():
@@ -127,6 +142,10 @@ def measure(
         for name, r in rates.items()
     }
     result["speedup_batched_vs_loop"] = ratios(rates["batched"], rates["loop"])
+    if precomputed:
+        result["speedup_precomputed_vs_rotating"] = ratios(
+            rates["batched"], rates["batched_rotating"]
+        )
     result["flop_limit"] = {
         "flops_per_step": flops,
         "flop_limit_ms_per_step": {c: spread([s * 1e3 for s in limits[c]]) for c in CLOCKS},
@@ -138,6 +157,14 @@ def measure(
     matmuls = [f + b for f, b in zip(parts["forward"], parts["backward"], strict=True)]
     result["parts_ms_per_step"] = {name: spread([v * 1e3 for v in parts[name]]) for name in PARTS}
     result["forward_backward_over_flop_limit"] = ratios(matmuls, limits["wall"])
+    result["windows"] = {
+        "chains": CHAINS,
+        "frames": FRAMES,
+        "samples": len(data),
+        "precomputed": precomputed,
+        "precomputed_mib": data.rotated_nbytes / 2**20 if precomputed else 0.0,
+        "precompute_s": precompute_s,
+    }
     result["shape"] = {
         "modes": k,
         "history": history,

@@ -98,6 +98,29 @@ def test_multi_tensor_adam_trains_bitwise_like_the_single_tensor_loop(monkeypatc
     assert np.array_equal(fast.val_nll, loop.val_nll)
 
 
+def test_precomputed_windows_train_bitwise_like_windows_rotated_per_batch(monkeypatch) -> None:
+    """Keeping the rotated windows is a speed change only: with PRECOMPUTE_BYTES = 0 (rotate per
+    batch) the same seed gives the same weights and curves, bit for bit; and the budget decides
+    whether the trainer keeps them."""
+    modes = ar1(60, 8, [0.9, 0.6], [1.0, 0.5], seed=5)
+    kept: list[bool] = []
+    build = train_module.WindowDataset.precompute
+
+    def spy(self, *args, **kwargs) -> None:
+        kept.append(True)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.WindowDataset, "precompute", spy)
+    cached = fit_modes(modes, TINY, progress=False)
+    assert kept == [True, True]  # training and validation windows
+    monkeypatch.setattr(train_module, "PRECOMPUTE_BYTES", 0)
+    rotated = fit_modes(modes, TINY, progress=False)
+    assert kept == [True, True]
+    assert _states_equal(cached.model.state_dict(), rotated.model.state_dict())
+    assert np.array_equal(cached.train_nll, rotated.train_nll)
+    assert np.array_equal(cached.val_nll, rotated.val_nll)
+
+
 class _Killed(RuntimeError):
     pass
 

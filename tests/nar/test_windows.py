@@ -201,3 +201,22 @@ def test_dataset_rejects_bad_input() -> None:
     data = WindowDataset(z, std, 4)
     with pytest.raises(IndexError, match=r"indices: expected sample indices in \[0, 18\)"):
         data.batch(torch.tensor([18]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_precomputed_batches_are_the_batches_computed_on_the_fly(dtype: torch.dtype) -> None:
+    """Bitwise: after ``precompute`` (chunks of 7 samples, so chunk edges fall inside batches)
+    every batch, in any order and with repeats, holds what the on-the-fly rotation gives."""
+    z = _modes(frames=40, chains=5, k=3)
+    std = Standardisation.from_training(z)
+    fresh, cached = WindowDataset(z, std, 6, dtype), WindowDataset(z, std, 6, dtype)
+    cached.precompute(chunk=7)
+    assert cached.rotated_nbytes == 3 * len(cached) * (3 * 6 + 3) * (
+        4 if dtype == torch.float32 else 8
+    )
+    generator = torch.Generator().manual_seed(0)
+    for indices in [torch.randperm(len(fresh), generator=generator), torch.tensor([5, 5, 0, 169])]:
+        for got, expected in zip(cached.batch(indices), fresh.batch(indices), strict=True):
+            assert torch.equal(got, expected)
+    with pytest.raises(IndexError, match=r"indices: expected sample indices in \[0, 170\)"):
+        cached.batch(torch.tensor([170]))

@@ -303,6 +303,16 @@ class ConditionedWindows:
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
+    @property
+    def rotated_nbytes(self) -> int:
+        """Bytes :meth:`precompute` keeps, the parts' together."""
+        return sum(part.rotated_nbytes for part in self.parts)
+
+    def precompute(self) -> None:
+        """Every part's rotated windows, kept (:meth:`WindowDataset.precompute`)."""
+        for part in self.parts:
+            part.precompute()
+
     def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
         indices = torch.as_tensor(indices, dtype=torch.long)
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= len(self)):

@@ -204,10 +204,33 @@ class WindowDataset:
         self.chains = chains
         self.frames = frames
         self.dtype = dtype
+        self._rotated: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         """Number of samples, (frames - m) * chains."""
         return (self.frames - self.history) * self.chains
+
+    @property
+    def rotated_nbytes(self) -> int:
+        """Bytes :meth:`precompute` keeps: every sample's x̂ and target, (k, samples, 3m + 3)."""
+        return self.modes * len(self) * (3 * self.history + 3) * self._z.element_size()
+
+    def precompute(self, chunk: int = 8192) -> None:
+        """Rotate every window once and keep x̂ ``(k, samples, 3m)`` and the rotated target
+        ``(k, samples, 3)`` (:attr:`rotated_nbytes`), so that :meth:`batch` is one gather.
+
+        The values are those :meth:`batch` computes on the fly, bit for bit (each window's frame
+        and rotation depend on that window only); training reads every window once per epoch,
+        so this pays off from the second epoch on.
+        """
+        if self._rotated is not None:
+            return
+        x = torch.empty((self.modes, len(self), 3 * self.history), dtype=self.dtype)
+        y = torch.empty((self.modes, len(self), 3), dtype=self.dtype)
+        for start in range(0, len(self), chunk):
+            stop = min(start + chunk, len(self))
+            x[:, start:stop], y[:, start:stop] = self.batch(torch.arange(start, stop))
+        self._rotated = (x, y)
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets for the samples ``indices`` ``(batch,)`` (Eqs. 18-19).
@@ -218,6 +241,9 @@ class WindowDataset:
         indices = torch.as_tensor(indices, dtype=torch.long)
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= len(self)):
             raise IndexError(f"indices: expected sample indices in [0, {len(self)})")
+        if self._rotated is not None:
+            x_all, y_all = self._rotated
+            return x_all.index_select(1, indices), y_all.index_select(1, indices)
         start = indices // self.chains
         chain = indices % self.chains
         # One index_select over the flattened (chains, frames, 3) axes gathers every window's 3m
