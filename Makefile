@@ -23,10 +23,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# dvc repro, its output kept in reports/repro_wallclock.log and its time, per stage and per part
+# of the study, in reports/repro_wallclock.json (mlgle.pipeline.wallclock).
 repro: install
-	@start=$$(date +%s); $(BIN)/dvc repro && mkdir -p reports && \
-	echo "{\"seconds\": $$(( $$(date +%s) - $$start )), \"how\": \"make repro, 2 cores\"}" \
-	> reports/repro_wallclock.json
+	$(BIN)/python -m mlgle.pipeline.wallclock --out reports/repro_wallclock.json -- dvc repro
 
 # The paper's sizes as one DVC experiment: params/paper.yaml as `dvc exp run -S` overrides
 # (mlgle.profile). EXP_ARGS go to dvc exp run, e.g. EXP_ARGS="--name paper" or "--queue".

@@ -101,3 +101,16 @@ def test_make_target_runs_the_module(tmp_path):
     )  # fmt: skip
     text = (tmp_path / "README.md").read_text()
     assert "old" not in text and "| 1.0 | 0.003 |" in text
+
+
+def test_the_wall_clock_per_part_of_the_study_joins_the_block(tmp_path):
+    """make repro's mlgle.pipeline.wallclock summary: the total and each part's stage time."""
+    make_reports(tmp_path)
+    timing = {"seconds": 4230, "how": "clean clone", "parts": {"default study": 2958.0,
+                                                               "sweeps": 300.0}}
+    (tmp_path / "reports" / "repro_wallclock.json").write_text(json.dumps(timing))
+    (tmp_path / "README.md").write_text(f"{START}\n{END}\n")
+    update_readme(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "Wall-clock: 70.5 min (clean clone). The stages' own time: default study 49.3 min, " \
+        "sweeps 5.0 min" in text

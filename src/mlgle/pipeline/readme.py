@@ -94,7 +94,15 @@ def results_block(reports: Path) -> str:
     if wallclock.exists():
         timing = json.loads(wallclock.read_text())
         how = timing.get("how", "`make repro`")
-        took = f"Wall-clock: {timing['seconds'] / 60:.1f} min ({how})."
+        took = (
+            f"Wall-clock: {timing['seconds'] / 60:.1f} min ({how})."
+            if "seconds" in timing
+            else f"Wall-clock not recorded ({how})."
+        )
+        if timing.get("parts"):
+            took += " The stages' own time: " + ", ".join(
+                f"{part} {seconds / 60:.1f} min" for part, seconds in timing["parts"].items()
+            ) + " (`reports/repro_wallclock.json` has every stage)."
     figures = "\n".join(f"![{name}](docs/figures/{name})" for name in FIGURES)
     loto = []
     if (reports / "loto" / "loto.csv").exists():
