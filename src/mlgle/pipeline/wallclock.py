@@ -53,7 +53,11 @@ def summary(lines: Iterable[str], total: float | None, how: str) -> dict:
     parts: dict[str, float] = {}
     for stage, value in stages.items():
         parts[part_of(stage)] = parts.get(part_of(stage), 0.0) + value
-    result: dict = {"how": how, "stages": stages, "parts": parts}
+    result: dict = {
+        "how": how,
+        "stages": {name: round(value, 1) for name, value in stages.items()},
+        "parts": {name: round(value, 1) for name, value in parts.items()},
+    }
     if total is not None:
         result["seconds"] = total
     return result
