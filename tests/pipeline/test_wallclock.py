@@ -81,3 +81,10 @@ def test_an_earlier_log_is_summarised_and_a_missing_one_is_a_clear_error(tmp_pat
     assert written["seconds"] == 4230 and written["stages"]["simulate"] == 780.5
     assert main(["--log", str(tmp_path / "none.log"), "--out", str(out)]) == 2
     assert "none.log: no such file" in capsys.readouterr().err
+
+
+def test_a_command_that_does_not_exist_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    out = tmp_path / "wallclock.json"
+    assert main(["--out", str(out), "--", "no-such-command-mlgle"]) == 2
+    assert capsys.readouterr().err == "wallclock: no-such-command-mlgle: command not found\n"
+    assert not out.exists()

@@ -104,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.command:
         parser.error("give the command to run after --, e.g. -- dvc repro")
-    status, seconds, lines = run(args.command, args.out.with_suffix(".log"))
+    try:
+        status, seconds, lines = run(args.command, args.out.with_suffix(".log"))
+    except FileNotFoundError:
+        print(f"wallclock: {args.command[0]}: command not found", file=sys.stderr)
+        return 2
     if status == 0:
         write_json(args.out, summary(lines, round(seconds), args.how))
     return status
