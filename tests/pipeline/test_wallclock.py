@@ -85,6 +85,9 @@ def test_an_earlier_log_is_summarised_and_a_missing_one_is_a_clear_error(tmp_pat
 
 def test_a_command_that_does_not_exist_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     out = tmp_path / "wallclock.json"
+    earlier = out.with_suffix(".log")
+    earlier.write_text("an earlier run's output\n")
     assert main(["--out", str(out), "--", "no-such-command-mlgle"]) == 2
     assert capsys.readouterr().err == "wallclock: no-such-command-mlgle: command not found\n"
     assert not out.exists()
+    assert earlier.read_text() == "an earlier run's output\n"  # not truncated

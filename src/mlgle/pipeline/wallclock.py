@@ -69,11 +69,12 @@ def run(command: list[str], log: Path) -> tuple[int, float, list[str]]:
     start = time.perf_counter()
     lines: list[str] = []
     log.parent.mkdir(parents=True, exist_ok=True)
+    # The command starts first: one that does not exist leaves an earlier log as it was.
     with (
-        log.open("w") as sink,
         subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         ) as process,
+        log.open("w") as sink,
     ):
         assert process.stdout is not None
         for line in process.stdout:
