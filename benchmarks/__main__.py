@@ -44,9 +44,7 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
     sections["msd"] = stage("msd", lambda: msd.run(quick))
     sections["windows"] = stage("windows", lambda: windows.run(quick))
     sections["memory"] = stage("memory", lambda: memory.measure(quick))
-    # 50-step blocks, 7 repeats: a 20-step block (~0.4 s) could not resolve the ~1.3x of the
-    # kept windows against the machine's noise (0.97x, 0.93-1.08, in the run of 2026-12-07).
-    steps, repeats = (4, 2) if quick else (50, 7)
+    steps, repeats = (4, 2) if quick else (training.STEPS, training.REPEATS)
     train_threads = TrainConfig().threads  # the thread count the train stage runs at
     sections["training"] = stage(
         "training",

@@ -38,6 +38,11 @@ from mlgle.synthetic import rouse_chains
 CHAINS, FRAMES = 100, 500
 """The training span: the default study's (100 chains, T_train = 500 frames)."""
 
+# Steps per timed block and repeats of a full `make bench`. A 20-step block (~0.4 s) could not
+# resolve the ~1.2-1.3x of the kept windows against this machine's noise (0.97x, 0.93-1.08, in a
+# run of 2026-12-07); 50 x 7 gave 1.21x (1.06-1.3).
+STEPS, REPEATS = 50, 7
+
 
 def _step(models, optimisers, data, index, batched: bool) -> None:
     x, y = data.batch(index)
@@ -186,8 +191,8 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("reports"))
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument(
         "--threads", type=int, default=TrainConfig().threads, help="default: the train stage's"
     )
